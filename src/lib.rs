@@ -1,0 +1,10 @@
+//! tenure: a GitOps access-as-code reconciler.
+//!
+//! Access requests are YAML files in a Git repository, merged through reviewed
+//! changes. tenure proves that every request was approved by people allowed to
+//! approve it, diffs the grants that approved, unexpired requests want against
+//! what the target systems hold, applies the difference, and revokes whatever
+//! has expired. See `ARCHITECTURE.md` for the code map and its invariants.
+
+pub mod model;
+pub mod wire;
