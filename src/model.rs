@@ -440,6 +440,94 @@ pub struct Notice {
     pub message: String,
 }
 
+/// One commit of the first-parent history, with the watched paths it changed
+/// against its first parent. Produced by `source`, consumed by the pure core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitRecord {
+    /// The commit id.
+    pub id: ObjectId,
+    /// The first parent, if any.
+    pub first_parent: Option<ObjectId>,
+    /// How many parents the commit has (2 or more for a merge).
+    pub parent_count: usize,
+    /// The full commit message, trailers included.
+    pub message: String,
+    /// The committer time.
+    pub committed_at: chrono::DateTime<chrono::Utc>,
+    /// The author's name, as git recorded it.
+    pub author_name: String,
+    /// The author's email, as git recorded it.
+    pub author_email: String,
+    /// Watched paths whose entry differs from the first parent, sorted by path.
+    pub changes: Vec<PathChange>,
+}
+
+/// A path whose entry changed in one commit. A rename appears as two changes: the old path
+/// loses its entry and the new path gains one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathChange {
+    /// The path from the repository root, with `/` separators.
+    pub path: String,
+    /// The entry before the commit, if the path held a non-directory entry.
+    pub before: Option<TreeEntry>,
+    /// The entry after the commit, if the path holds a non-directory entry.
+    pub after: Option<TreeEntry>,
+}
+
+/// A non-directory entry of a git tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// The object id (a blob, or a commit for a submodule).
+    pub id: ObjectId,
+    /// What kind of entry it is.
+    pub kind: EntryKind,
+}
+
+/// The kind of a tree entry, from its git file mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// An executable file.
+    Executable,
+    /// A symbolic link; its blob holds the target path, never file content.
+    Symlink,
+    /// A submodule or anything else that is not a blob.
+    Other,
+}
+
+/// Where a grant came from: everything an auditor needs to answer "who approved this, and
+/// was it allowed".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// The request file.
+    pub request: String,
+    /// The blob id of the approved version of the file.
+    pub blob: ObjectId,
+    /// The change commit (rule 1).
+    pub change_commit: ObjectId,
+    /// The trusted policy commit that judged it (rule 5).
+    pub policy_commit: Option<ObjectId>,
+    /// The pull request number (github forge).
+    pub pr_number: Option<u64>,
+    /// The pull request URL (github forge).
+    pub pr_url: Option<String>,
+    /// Who asked.
+    pub requester: String,
+    /// The approvals that counted.
+    pub approvers: Vec<String>,
+    /// Why.
+    pub justification: String,
+    /// An external reference, if given.
+    pub ticket: Option<String>,
+    /// When the change was merged (rule 7).
+    pub merged_at: chrono::DateTime<chrono::Utc>,
+    /// When the grant ends.
+    pub expires: chrono::DateTime<chrono::Utc>,
+    /// Whether this is emergency access, granted without approvals (rule 12).
+    pub break_glass: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
