@@ -62,7 +62,8 @@ impl PartialOrd for Login {
 
 impl Ord for Login {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key()).then_with(|| self.0.cmp(&other.0))
+        // Consistent with `Eq`: sets of logins must treat `Bob` and `bob` as one account.
+        self.0.bytes().map(|b| b.to_ascii_lowercase()).cmp(other.0.bytes().map(|b| b.to_ascii_lowercase()))
     }
 }
 

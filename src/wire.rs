@@ -61,7 +61,7 @@ pub enum ForgeConfig {
 }
 
 /// A target system.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ProviderConfig {
     /// GitHub teams, repository collaborators and organization membership.

@@ -1,0 +1,623 @@
+//! Glue: runs a command from end to end by feeding the adapters' output into
+//! the pure core and the core's values into the renderers and `apply`.
+//!
+//! This is the only module besides `main` that uses `anyhow`. An `Err` from here
+//! means tenure could not answer (exit 2); a "no" is an [`Exit::No`] with
+//! everything reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, anyhow, bail};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::apply;
+use crate::approvals::Judgement;
+use crate::cli::{Cli, Command, FormatArg};
+use crate::desired::{self, Evaluation, Inputs, Parsed};
+use crate::forge::git::GitForge;
+use crate::forge::{ChangeReview, Forge, ReviewStatus, TeamMembers};
+use crate::history::{HistoryIndex, blob_ids};
+use crate::load::{self, LoadError};
+use crate::model::{CommitRecord, EntryKind, ObjectId, Rejection, ResourceId, Tuple};
+use crate::plan::{self, Managed, Plan, PlanInputs};
+use crate::policy::{self, CONFIG_PATH, Policy, PolicyProblem, PolicyVersion, is_catalog_file};
+use crate::providers::{self, Provider};
+use crate::render::{self, ApprovedFile, Format, GrantRow, Header, PlanView};
+use crate::source::{Source, Watch};
+use crate::wire::{CatalogFile, ConfigFile, ManageMode};
+
+// Until `schema` lands.
+fn schema_list() -> Vec<(&'static str, serde_json::Value)> {
+    Vec::new()
+}
+
+/// How a command ended, when it could answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Nothing wrong.
+    Ok,
+    /// tenure answered "no".
+    No,
+    /// `plan --detailed-exitcode` with a non-empty plan.
+    Changes,
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug)]
+pub struct Output {
+    /// Standard output.
+    pub stdout: String,
+    /// The exit.
+    pub exit: Exit,
+}
+
+/// Runs one command. `wall_clock` is the real time, used when `--now` is absent and for
+/// audit timestamps.
+pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
+    let format = match cli.global.format {
+        FormatArg::Text => Format::Text,
+        FormatArg::Json => Format::Json,
+        FormatArg::Markdown => Format::Markdown,
+        FormatArg::Csv => Format::Csv,
+    };
+    if let Command::Schema { name } = &cli.command {
+        return schema_command(name.as_deref());
+    }
+    if format == Format::Csv && !matches!(cli.command, Command::Report | Command::Expiring { .. }) {
+        bail!("--format csv is only for `report` and `expiring`");
+    }
+    let now = match &cli.global.now {
+        Some(text) => parse_now(text)?,
+        None => wall_clock,
+    };
+    let repo = cli.global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+    let state = State::load(&repo, cli.global.rev.as_deref(), now)?;
+    match &cli.command {
+        Command::Check => Ok(check(&state, format)),
+        Command::Plan { detailed_exitcode } => {
+            let (plan, actual, _) = state.plan()?;
+            let view = state.view(&plan, &actual, None, None);
+            let exit = if !state.evaluation.rejected.is_empty() || !plan.guards.is_empty() {
+                Exit::No
+            } else if *detailed_exitcode && !plan.is_empty() {
+                Exit::Changes
+            } else {
+                Exit::Ok
+            };
+            Ok(Output { stdout: render::plan(view, format), exit })
+        }
+        Command::Apply { audit, force } => {
+            let (plan, actual, mut providers) = state.plan()?;
+            let refused = if state.evaluation.policy_refused {
+                Some(
+                    "the policy at this revision is not the last trusted one (unapproved-policy-change)"
+                        .to_owned(),
+                )
+            } else if !plan.guards.is_empty() && !force {
+                Some(format!(
+                    "{} safety guard(s) tripped; review the plan, or rerun with --force",
+                    plan.guards.len()
+                ))
+            } else {
+                None
+            };
+            if let Some(refused) = refused {
+                let view = state.view(&plan, &actual, Some(None), Some(&refused));
+                return Ok(Output { stdout: render::plan(view, format), exit: Exit::No });
+            }
+            let mut log = crate::audit::AuditLog::open(audit)
+                .with_context(|| format!("cannot open the audit log {}", audit.display()))?;
+            let run = apply::Run {
+                commit: &state.commit,
+                run_id: crate::audit::new_run_id(wall_clock),
+                forced: *force && !plan.guards.is_empty(),
+            };
+            let outcomes = apply::execute(&plan, &mut providers, &mut log, &run, || Utc::now())?;
+            let failed = outcomes.iter().any(|outcome| outcome.error.is_some());
+            let view = state.view(&plan, &actual, Some(Some(&outcomes)), None);
+            let exit = if failed || !state.evaluation.rejected.is_empty() { Exit::No } else { Exit::Ok };
+            Ok(Output { stdout: render::plan(view, format), exit })
+        }
+        Command::Report => {
+            let rows = state.live_grants(|_| true);
+            Ok(Output {
+                stdout: render::grants(state.header(), &rows, "tenure report", format),
+                exit: Exit::Ok,
+            })
+        }
+        Command::Expiring { within } => {
+            let window = policy::parse_duration(within)
+                .ok_or_else(|| anyhow!("--within `{within}` is not a duration such as `7d` or `36h`"))?;
+            let horizon = now.checked_add_signed(window).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let rows = state.live_grants(|expires| expires <= horizon);
+            let title = format!("grants ending within {within}");
+            Ok(Output { stdout: render::grants(state.header(), &rows, &title, format), exit: Exit::Ok })
+        }
+        Command::Explain { file } => explain(&state, file, format),
+        Command::Schema { .. } => unreachable!("handled above"),
+    }
+}
+
+/// `--now`: RFC 3339, or a bare date meaning the start of that day in UTC.
+pub fn parse_now(text: &str) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(date) = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+        return date.and_hms_opt(0, 0, 0).map(|naive| naive.and_utc()).ok_or_else(|| anyhow!("bad date"));
+    }
+    DateTime::parse_from_rfc3339(text.trim()).map(|time| time.with_timezone(&Utc)).map_err(|_| {
+        anyhow!("--now `{text}` is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor a date (2026-12-01)")
+    })
+}
+
+fn schema_command(name: Option<&str>) -> anyhow::Result<Output> {
+    let all = schema_list();
+    let stdout = match name {
+        None => {
+            let object: serde_json::Map<String, serde_json::Value> =
+                all.into_iter().map(|(file, schema)| (file.to_owned(), schema)).collect();
+            render::to_json(&object)
+        }
+        Some(name) => {
+            let wanted = format!("{name}.schema.json");
+            let (_, schema) = all.into_iter().find(|(file, _)| *file == wanted).ok_or_else(|| {
+                anyhow!("there is no schema named `{name}`; choose tenure, catalog or request")
+            })?;
+            render::to_json(&schema)
+        }
+    };
+    Ok(Output { stdout, exit: Exit::Ok })
+}
+
+/// Everything a command knows after reading the repository and judging every request.
+struct State {
+    rev: String,
+    commit: ObjectId,
+    root: PathBuf,
+    now: DateTime<Utc>,
+    commits: Vec<CommitRecord>,
+    index: HistoryIndex,
+    reviews: BTreeMap<ObjectId, ChangeReview>,
+    current: Policy,
+    evaluation: Evaluation,
+    policy_versions: Vec<PolicyVersion>,
+    trust: policy::TrustChain,
+}
+
+impl State {
+    fn load(repo: &Path, rev: Option<&str>, now: DateTime<Utc>) -> anyhow::Result<State> {
+        let source = Source::open(repo)?;
+        let root = source.workdir().unwrap_or_else(|| repo.to_path_buf());
+        let rev = match rev {
+            Some(rev) => rev.to_owned(),
+            None => default_rev(&source)?,
+        };
+        let commit = source.resolve_commit(&rev)?;
+        let watch = Watch {
+            files: vec![CONFIG_PATH.to_owned()],
+            dirs: vec![
+                policy::CATALOG_DIR.trim_end_matches('/').to_owned(),
+                policy::REQUESTS_DIR.trim_end_matches('/').to_owned(),
+            ],
+        };
+        let commits = source.history(&commit, &watch)?;
+        let index = HistoryIndex::build(&commits);
+
+        let mut policy_cache = PolicyCache::default();
+        let tip_files = index.policy_at_tip();
+        if !tip_files.contains_key(CONFIG_PATH) {
+            bail!(
+                "{CONFIG_PATH} does not exist at {rev} ({}); is this an access repository?",
+                commit.short()
+            );
+        }
+        let current =
+            policy_cache.policy(&source, &tip_files).map_err(|problems| policy_error(&rev, &problems))?;
+
+        let mut forge: Box<dyn Forge> = match &current.forge {
+            policy::ForgeKind::Git => Box::new(GitForge),
+            policy::ForgeKind::Github { .. } => {
+                bail!(
+                    "the github forge is not available in this build of tenure yet; use `forge: {{kind: git}}`"
+                )
+            }
+        };
+        let mut reviews = BTreeMap::new();
+        for record in commits.iter().filter(|record| !record.changes.is_empty()) {
+            reviews.insert(record.id.clone(), forge.review(record)?);
+        }
+
+        let mut policy_versions = Vec::with_capacity(index.policy_snapshots.len());
+        for snapshot in &index.policy_snapshots {
+            let record = &commits[snapshot.position];
+            let policy = if snapshot.files.contains_key(CONFIG_PATH) {
+                policy_cache.policy(&source, &snapshot.files)
+            } else {
+                Err(vec![PolicyProblem { file: CONFIG_PATH.into(), field: None, message: "missing".into() }])
+            };
+            policy_versions.push(PolicyVersion {
+                position: snapshot.position,
+                commit: record.id.clone(),
+                files: blob_ids(&snapshot.files),
+                policy,
+                review: reviews
+                    .get(&record.id)
+                    .cloned()
+                    .unwrap_or_else(|| ChangeReview::not_reviewed("no review")),
+            });
+        }
+        let mut teams = TeamMembers::new();
+        let wanted_teams: BTreeSet<(String, String)> = policy_versions
+            .iter()
+            .filter_map(|version| version.policy.as_ref().ok())
+            .flat_map(Policy::teams)
+            .collect();
+        for (org, slug) in wanted_teams {
+            if let Some(members) = forge.team_members(&org, &slug)? {
+                teams.insert((org, slug), members);
+            }
+        }
+        let trust = policy::trust_chain(&policy_versions, &teams);
+
+        let mut parsed: BTreeMap<ObjectId, Parsed> = BTreeMap::new();
+        for versions in index.request_versions.values() {
+            for entry in versions.iter().filter_map(|version| version.entry.as_ref()) {
+                if matches!(entry.kind, EntryKind::File | EntryKind::Executable)
+                    && !parsed.contains_key(&entry.id)
+                {
+                    let bytes = source.read_blob(&entry.id)?;
+                    parsed.insert(entry.id.clone(), load::parse_request(&bytes).map_err(rejection_of));
+                }
+            }
+        }
+        let mut evaluation = desired::evaluate(Inputs {
+            commits: &commits,
+            index: &index,
+            reviews: &reviews,
+            parsed: &parsed,
+            policy_versions: &policy_versions,
+            trust: &trust,
+            current: &current,
+            teams: &teams,
+            org_members: None,
+            now,
+        });
+        // Findings raised after parsing know their field; find its line in the file.
+        for rejection in &mut evaluation.rejected {
+            if rejection.line.is_some() {
+                continue;
+            }
+            let (Some(field), Some(entry)) =
+                (&rejection.field, index.requests_at_tip.get(&rejection.request))
+            else {
+                continue;
+            };
+            if let Ok(bytes) = source.read_blob(&entry.id)
+                && let Some((line, column)) = load::locate(&bytes, field)
+            {
+                rejection.line = Some(line);
+                rejection.column = Some(column);
+            }
+        }
+        Ok(State {
+            rev,
+            commit,
+            root,
+            now,
+            commits,
+            index,
+            reviews,
+            current,
+            evaluation,
+            policy_versions,
+            trust,
+        })
+    }
+
+    fn header(&self) -> Header<'_> {
+        Header { commit: &self.commit, rev: &self.rev, now: self.now }
+    }
+
+    /// The resources tenure manages: the current catalog's, and any resource that an approved
+    /// request once granted, as long as its provider is still configured.
+    fn managed(&self) -> BTreeMap<ResourceId, Managed> {
+        let mut managed = BTreeMap::new();
+        for resource in self.current.resources.values() {
+            let Some(kind) = self.current.provider_kind(&resource.id) else { continue };
+            managed.insert(
+                resource.id.clone(),
+                Managed {
+                    kind,
+                    manage: resource.manage,
+                    keep: resource.keep.clone(),
+                    allow_empty: resource.allow_empty,
+                },
+            );
+        }
+        for tuple in self.evaluation.inventory.keys() {
+            if managed.contains_key(&tuple.resource) {
+                continue;
+            }
+            if let Some(kind) = self.current.provider_kind(&tuple.resource) {
+                managed.insert(
+                    tuple.resource.clone(),
+                    Managed { kind, manage: ManageMode::Additive, keep: Vec::new(), allow_empty: false },
+                );
+            }
+        }
+        managed
+    }
+
+    /// Reads the actual grants and computes the plan. A provider that cannot be read stops
+    /// the run before any change.
+    fn plan(
+        &self,
+    ) -> anyhow::Result<(Plan, BTreeMap<ResourceId, Vec<Tuple>>, BTreeMap<String, Box<dyn Provider>>)> {
+        let managed = self.managed();
+        let mut by_provider: BTreeMap<&str, Vec<ResourceId>> = BTreeMap::new();
+        for resource in managed.keys() {
+            by_provider.entry(resource.provider()).or_default().push(resource.clone());
+        }
+        let mut providers = BTreeMap::new();
+        let mut actual = BTreeSet::new();
+        for (name, resources) in by_provider {
+            let Some((kind, config)) = self.current.providers.get(name) else { continue };
+            let mut provider = providers::open(name, config, &self.root)
+                .with_context(|| format!("cannot open provider `{name}`"))?;
+            let tuples =
+                provider.read(&resources).with_context(|| format!("cannot read provider `{name}`"))?;
+            for mut tuple in tuples {
+                if kind.folds_subject_case() {
+                    tuple.subject = tuple.subject.to_ascii_lowercase();
+                }
+                if managed.contains_key(&tuple.resource) {
+                    actual.insert(tuple);
+                }
+            }
+            providers.insert(name.to_owned(), provider);
+        }
+        let empty = BTreeMap::new();
+        let plan = if self.evaluation.policy_refused {
+            Plan::default()
+        } else {
+            plan::compute(PlanInputs {
+                desired: if self.evaluation.policy_refused { &empty } else { &self.evaluation.desired },
+                actual: &actual,
+                managed: &managed,
+                inventory: &self.evaluation.inventory,
+                path_status: &self.evaluation.path_status,
+                max_revocations: self.current.max_revocations,
+            })
+        };
+        let mut by_resource: BTreeMap<ResourceId, Vec<Tuple>> = BTreeMap::new();
+        for tuple in actual {
+            by_resource.entry(tuple.resource.clone()).or_default().push(tuple);
+        }
+        Ok((plan, by_resource, providers))
+    }
+
+    fn view<'a>(
+        &'a self,
+        plan: &'a Plan,
+        actual: &'a BTreeMap<ResourceId, Vec<Tuple>>,
+        outcomes: Option<Option<&'a [render::Outcome]>>,
+        refused: Option<&'a str>,
+    ) -> PlanView<'a> {
+        PlanView {
+            header: self.header(),
+            plan,
+            rejected: &self.evaluation.rejected,
+            notices: &self.evaluation.notices,
+            outcomes,
+            actual,
+            refused,
+        }
+    }
+
+    /// Live grants with their evidence, one row per tuple (the evidence of the request that
+    /// lasts longest), filtered by expiry.
+    fn live_grants(&self, keep: impl Fn(DateTime<Utc>) -> bool) -> Vec<GrantRow<'_>> {
+        self.evaluation
+            .desired
+            .iter()
+            .filter_map(|(tuple, evidence)| {
+                let evidence = evidence.iter().max_by_key(|e| e.expires)?;
+                keep(evidence.expires).then_some(GrantRow { tuple, evidence })
+            })
+            .collect()
+    }
+}
+
+fn check(state: &State, format: Format) -> Output {
+    let approved: Vec<ApprovedFile> = state
+        .evaluation
+        .live
+        .values()
+        .filter_map(|judgement| {
+            let approved = judgement.outcome.as_ref().ok()?;
+            Some(ApprovedFile {
+                request: judgement.path.clone(),
+                expires: approved.evidence.expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                break_glass: approved.evidence.break_glass,
+                expired: state.now >= approved.evidence.expires,
+                grants: approved.tuples.clone(),
+            })
+        })
+        .collect();
+    let exit = if state.evaluation.rejected.is_empty() { Exit::Ok } else { Exit::No };
+    let stdout = render::check(
+        state.header(),
+        &approved,
+        &state.evaluation.rejected,
+        &state.evaluation.notices,
+        format,
+    );
+    Output { stdout, exit }
+}
+
+fn explain(state: &State, file: &str, format: Format) -> anyhow::Result<Output> {
+    let path = file.trim_start_matches("./");
+    let judgement: &Judgement = match state.evaluation.live.get(path) {
+        Some(judgement) => judgement,
+        None if state.index.request_versions.contains_key(path) => {
+            bail!("{path} no longer exists at {}; it grants nothing", state.rev)
+        }
+        None => bail!("{path} is not a request file at {} (request files are requests/**/*.yaml)", state.rev),
+    };
+    let position = state.index.change_of(path).ok_or_else(|| anyhow!("{path} has no change commit"))?;
+    let record = &state.commits[position];
+    let review = state.reviews.get(&record.id);
+    let base = position
+        .checked_sub(1)
+        .and_then(|parent| state.trust.trusted_at(&state.policy_versions, parent))
+        .map(|index| state.policy_versions[index].commit.clone());
+    let change = render::ExplainChange {
+        commit: record.id.clone(),
+        subject: record.message.lines().next().unwrap_or("").to_owned(),
+        review: match review.map(|review| &review.status) {
+            Some(ReviewStatus::Reviewed) => "reviewed".to_owned(),
+            Some(ReviewStatus::NoApprovals(why)) | Some(ReviewStatus::NotReviewed(why)) => {
+                format!("not reviewed: {why}")
+            }
+            None => "unknown".to_owned(),
+        },
+        proposer: review.and_then(|review| review.proposer.as_ref()).map(ToString::to_string),
+        approvers: review
+            .map(|review| review.approvers.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        pull_request: review
+            .and_then(|review| review.pull_request.as_ref())
+            .map(|pr| format!("#{} {}", pr.number, pr.url)),
+        policy_commit: base,
+    };
+    let stdout = render::explain(judgement, &change, state.now, format);
+    let exit = if judgement.outcome.is_ok() { Exit::Ok } else { Exit::No };
+    Ok(Output { stdout, exit })
+}
+
+/// `--rev` by default: the branch that tenure.yaml names at HEAD, or `origin/<branch>`.
+fn default_rev(source: &Source) -> anyhow::Result<String> {
+    let head = source.resolve_commit("HEAD").context("the repository has no commits at HEAD; pass --rev")?;
+    let bytes = source
+        .file_at(&head, CONFIG_PATH)?
+        .ok_or_else(|| anyhow!("{CONFIG_PATH} does not exist at HEAD; is this an access repository?"))?;
+    let config = load::parse_config(&bytes).map_err(|error| load_error(CONFIG_PATH, &error))?;
+    Ok(if source.has_local_branch(&config.branch) {
+        config.branch
+    } else {
+        format!("origin/{}", config.branch)
+    })
+}
+
+fn rejection_of(error: LoadError) -> Rejection {
+    Rejection {
+        request: String::new(),
+        code: error.code,
+        message: error.message,
+        field: error.field,
+        line: error.line,
+        column: error.column,
+    }
+}
+
+fn load_error(file: &str, error: &LoadError) -> anyhow::Error {
+    let mut location = file.to_owned();
+    if let Some(line) = error.line {
+        location.push_str(&format!(":{line}"));
+        if let Some(column) = error.column {
+            location.push_str(&format!(":{column}"));
+        }
+    }
+    let field = error.field.as_deref().map(|field| format!(" ({field})")).unwrap_or_default();
+    anyhow!("{location}{field}: {}: {}", error.code, error.message)
+}
+
+fn policy_error(rev: &str, problems: &[PolicyProblem]) -> anyhow::Error {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|problem| {
+            let field = problem.field.as_deref().map(|field| format!(" ({field})")).unwrap_or_default();
+            format!("  {}{field}: {}", problem.file, problem.message)
+        })
+        .collect();
+    anyhow!("the policy at {rev} cannot be used, so nothing was changed:\n{}", lines.join("\n"))
+}
+
+/// Parses each policy blob once, however many versions share it.
+#[derive(Default)]
+struct PolicyCache {
+    configs: BTreeMap<ObjectId, Result<ConfigFile, LoadError>>,
+    catalogs: BTreeMap<ObjectId, Result<CatalogFile, LoadError>>,
+}
+
+impl PolicyCache {
+    fn policy(
+        &mut self,
+        source: &Source,
+        files: &BTreeMap<String, crate::model::TreeEntry>,
+    ) -> Result<Policy, Vec<PolicyProblem>> {
+        let mut problems = Vec::new();
+        let read = |id: &ObjectId| source.read_blob(id).map_err(|error| error.to_string());
+        let mut config = None;
+        let mut catalogs = Vec::new();
+        for (path, entry) in files {
+            let problem = |message: String, error: Option<&LoadError>| PolicyProblem {
+                file: path.clone(),
+                field: error.and_then(|e| e.field.clone()),
+                message: match error.and_then(|e| e.line) {
+                    Some(line) => format!("line {line}: {message}"),
+                    None => message,
+                },
+            };
+            if entry.kind != EntryKind::File && entry.kind != EntryKind::Executable {
+                problems.push(problem("a policy file must be a regular file".into(), None));
+                continue;
+            }
+            if path == CONFIG_PATH {
+                let parsed = self.configs.entry(entry.id.clone()).or_insert_with(|| match read(&entry.id) {
+                    Ok(bytes) => load::parse_config(&bytes),
+                    Err(error) => Err(LoadError {
+                        code: crate::model::Code::InvalidYaml,
+                        message: error,
+                        field: None,
+                        line: None,
+                        column: None,
+                    }),
+                });
+                match parsed {
+                    Ok(parsed) => config = Some(parsed.clone()),
+                    Err(error) => {
+                        problems.push(problem(format!("{}: {}", error.code, error.message), Some(error)))
+                    }
+                }
+            } else if is_catalog_file(path) {
+                let parsed = self.catalogs.entry(entry.id.clone()).or_insert_with(|| match read(&entry.id) {
+                    Ok(bytes) => load::parse_catalog(&bytes),
+                    Err(error) => Err(LoadError {
+                        code: crate::model::Code::InvalidYaml,
+                        message: error,
+                        field: None,
+                        line: None,
+                        column: None,
+                    }),
+                });
+                match parsed {
+                    Ok(parsed) => catalogs.push((path.clone(), parsed.clone())),
+                    Err(error) => {
+                        problems.push(problem(format!("{}: {}", error.code, error.message), Some(error)))
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let Some(config) = config else {
+            return Err(vec![PolicyProblem {
+                file: CONFIG_PATH.into(),
+                field: None,
+                message: "missing".into(),
+            }]);
+        };
+        policy::build(&config, &catalogs)
+    }
+}

@@ -1,0 +1,703 @@
+//! Policy: `tenure.yaml` and the catalog, validated into one value, and the
+//! chain of trust that decides which policy versions have any power (rules 5
+//! and 6).
+//!
+//! `build` turns parsed wire files into a [`Policy`] and collects every problem
+//! instead of stopping at the first. `trust_chain` walks the policy versions of
+//! the history in order and keeps only those that an admin of the previous
+//! trusted version approved. Pure: values in, values out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::TimeDelta;
+
+use crate::forge::{ChangeReview, ReviewStatus, TeamMembers};
+use crate::model::{Login, ObjectId, Principal, ProviderKind, ResourceId, is_valid_group_name};
+use crate::wire::{
+    CatalogFile, ConfigFile, CountOrPercent, ForgeConfig, IdentityKind, ManageMode, ProviderConfig,
+};
+
+/// The path of the configuration file.
+pub const CONFIG_PATH: &str = "tenure.yaml";
+/// The directory of catalog files.
+pub const CATALOG_DIR: &str = "catalog/";
+/// The directory of request files.
+pub const REQUESTS_DIR: &str = "requests/";
+
+/// Whether `path` is a policy file: `tenure.yaml`, or anything under `catalog/`.
+pub fn is_policy_path(path: &str) -> bool {
+    path == CONFIG_PATH || path.starts_with(CATALOG_DIR)
+}
+
+/// Whether `path` is a catalog file that tenure reads.
+pub fn is_catalog_file(path: &str) -> bool {
+    path.starts_with(CATALOG_DIR) && has_yaml_extension(path)
+}
+
+/// Whether `path` is a request file that tenure reads.
+pub fn is_request_file(path: &str) -> bool {
+    path.starts_with(REQUESTS_DIR) && has_yaml_extension(path)
+}
+
+fn has_yaml_extension(path: &str) -> bool {
+    path.ends_with(".yaml") || path.ends_with(".yml")
+}
+
+/// Where approvals come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForgeKind {
+    /// Commit trailers.
+    Git,
+    /// Pull-request reviews on GitHub.
+    Github {
+        /// `owner/name`.
+        repository: String,
+    },
+}
+
+/// The revocation limit of `safety.max_revocations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationLimit {
+    /// At most this many counted revocations overall.
+    Count(u64),
+    /// At most this percentage of the actual grants, per resource and overall.
+    Percent(u32),
+}
+
+/// A validated catalog resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    /// The id.
+    pub id: ResourceId,
+    /// The catalog file that defines it.
+    pub file: String,
+    /// Who may approve.
+    pub owners: Vec<Principal>,
+    /// The roles that may be requested.
+    pub roles: Vec<String>,
+    /// Distinct owner approvals needed.
+    pub approvals: u32,
+    /// The longest expiry, from the merge.
+    pub max_duration: TimeDelta,
+    /// Additive or exclusive.
+    pub manage: ManageMode,
+    /// Accounts never revoked.
+    pub keep: Vec<String>,
+    /// Whether a run may leave the resource empty.
+    pub allow_empty: bool,
+    /// Emergency access.
+    pub break_glass: Option<BreakGlass>,
+}
+
+/// Who may take emergency access on a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlass {
+    /// Who may.
+    pub who: Vec<Principal>,
+    /// For how long, from the merge.
+    pub max_duration: TimeDelta,
+}
+
+/// A machine identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Its subject name.
+    pub id: String,
+    /// Who must approve access for it.
+    pub owners: Vec<Principal>,
+    /// Its own longest grant, if set.
+    pub max_duration: Option<TimeDelta>,
+}
+
+/// One validated policy version: configuration plus catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// The branch whose history is the truth.
+    pub branch: String,
+    /// Where approvals come from.
+    pub forge: ForgeKind,
+    /// Who may approve policy changes.
+    pub admins: Vec<Principal>,
+    /// Configured providers, by name, with their raw configuration.
+    pub providers: BTreeMap<String, (ProviderKind, ProviderConfig)>,
+    /// `safety.max_revocations`.
+    pub max_revocations: RevocationLimit,
+    /// `require_known_subjects`.
+    pub require_known_subjects: bool,
+    /// Catalog resources.
+    pub resources: BTreeMap<ResourceId, Resource>,
+    /// Catalog groups.
+    pub groups: BTreeMap<String, BTreeSet<Login>>,
+    /// Machine identities, by subject.
+    pub identities: BTreeMap<String, Identity>,
+}
+
+/// A problem with a policy file. Any problem makes the policy version unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyProblem {
+    /// The file.
+    pub file: String,
+    /// The field path, where known.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Parses a duration such as `90d`, `8h` or `1w 2d`.
+pub fn parse_duration(text: &str) -> Option<TimeDelta> {
+    let duration = humantime::parse_duration(text.trim()).ok()?;
+    TimeDelta::from_std(duration).ok().filter(|delta| *delta > TimeDelta::zero())
+}
+
+struct Problems<'a> {
+    file: &'a str,
+    list: &'a mut Vec<PolicyProblem>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.list.push(PolicyProblem {
+            file: self.file.to_owned(),
+            field: Some(field.into()),
+            message: message.into(),
+        });
+    }
+
+    fn principals(&mut self, field: &str, texts: &[String]) -> Vec<Principal> {
+        let mut principals = Vec::new();
+        for (index, text) in texts.iter().enumerate() {
+            match Principal::parse(text) {
+                Some(principal) => principals.push(principal),
+                None => self.add(
+                    format!("{field}[{index}]"),
+                    format!("`{text}` is not a login, `group:<name>` or `@org/team`"),
+                ),
+            }
+        }
+        principals
+    }
+
+    fn duration(&mut self, field: &str, text: &str) -> Option<TimeDelta> {
+        let parsed = parse_duration(text);
+        if parsed.is_none() {
+            self.add(field, format!("`{text}` is not a positive duration such as `8h`, `30d` or `2w`"));
+        }
+        parsed
+    }
+}
+
+/// Validates a configuration and its catalog files into a policy, or lists every problem.
+pub fn build(config: &ConfigFile, catalogs: &[(String, CatalogFile)]) -> Result<Policy, Vec<PolicyProblem>> {
+    let mut problems = Vec::new();
+    let mut config_problems = Problems { file: CONFIG_PATH, list: &mut problems };
+    if config.version != 1 {
+        config_problems.add("version", format!("version {} is not supported; use 1", config.version));
+    }
+    let forge = match &config.forge {
+        ForgeConfig::Git {} => ForgeKind::Git,
+        ForgeConfig::Github { repository } => {
+            let valid = repository.split_once('/').is_some_and(|(owner, name)| {
+                crate::model::is_valid_login(owner)
+                    && !name.is_empty()
+                    && name.len() <= 100
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                    && name != "."
+                    && name != ".."
+            });
+            if !valid {
+                config_problems
+                    .add("forge.repository", format!("`{repository}` is not an `owner/name` repository"));
+            }
+            ForgeKind::Github { repository: repository.clone() }
+        }
+    };
+    if config.branch.trim().is_empty() || config.branch.contains("..") || config.branch.contains(' ') {
+        config_problems.add("branch", format!("`{}` is not a branch name", config.branch));
+    }
+    let admins = config_problems.principals("admins", &config.admins);
+    let mut providers = BTreeMap::new();
+    for (name, provider) in &config.providers {
+        if !crate::model::is_valid_provider_name(name) {
+            config_problems.add(
+                format!("providers.{name}"),
+                "provider names are lowercase letters, digits, `-` and `_`, starting with a letter",
+            );
+            continue;
+        }
+        let kind = match provider {
+            ProviderConfig::Github { .. } => ProviderKind::Github,
+            ProviderConfig::Postgres { .. } => ProviderKind::Postgres,
+            ProviderConfig::File { .. } => ProviderKind::File,
+            ProviderConfig::Command { timeout, .. } => {
+                if let Some(timeout) = timeout {
+                    config_problems.duration(&format!("providers.{name}.timeout"), timeout);
+                }
+                ProviderKind::Command
+            }
+        };
+        providers.insert(name.clone(), (kind, provider.clone()));
+    }
+    let default_approvals = config.defaults.approvals;
+    let default_max_duration = config_problems
+        .duration("defaults.max_duration", &config.defaults.max_duration)
+        .unwrap_or(TimeDelta::zero());
+    let max_revocations = match &config.safety.max_revocations {
+        CountOrPercent::Count(count) => RevocationLimit::Count(*count),
+        CountOrPercent::Text(text) => match parse_limit(text) {
+            Some(limit) => limit,
+            None => {
+                config_problems.add(
+                    "safety.max_revocations",
+                    format!("`{text}` is neither a count such as `10` nor a percentage such as `25%`"),
+                );
+                RevocationLimit::Count(0)
+            }
+        },
+    };
+
+    let mut resources = BTreeMap::new();
+    let mut groups: BTreeMap<String, BTreeSet<Login>> = BTreeMap::new();
+    let mut identities = BTreeMap::new();
+    for (file, catalog) in catalogs {
+        let mut catalog_problems = Problems { file, list: &mut problems };
+        for (name, members) in &catalog.groups {
+            if !is_valid_group_name(name) {
+                catalog_problems
+                    .add(format!("groups.{name}"), "group names are letters, digits, `-`, `_`, `.`");
+                continue;
+            }
+            if groups.contains_key(name) {
+                catalog_problems
+                    .add(format!("groups.{name}"), "this group is defined in another catalog file too");
+                continue;
+            }
+            let mut logins = BTreeSet::new();
+            for (index, member) in members.iter().enumerate() {
+                match Login::parse(member) {
+                    Some(login) => {
+                        logins.insert(login);
+                    }
+                    None => catalog_problems
+                        .add(format!("groups.{name}[{index}]"), format!("`{member}` is not a login")),
+                }
+            }
+            groups.insert(name.clone(), logins);
+        }
+        for (index, entry) in catalog.resources.iter().enumerate() {
+            let field = |rest: &str| format!("resources[{index}].{rest}");
+            let Some(id) = ResourceId::parse(&entry.id) else {
+                catalog_problems.add(
+                    field("id"),
+                    format!("`{}` is not a resource id such as `gh:team/payments` or `gh:org`", entry.id),
+                );
+                continue;
+            };
+            let Some((kind, _)) = providers.get(id.provider()) else {
+                catalog_problems.add(
+                    field("id"),
+                    format!(
+                        "`{}` names provider `{}`, which tenure.yaml does not configure",
+                        entry.id,
+                        id.provider()
+                    ),
+                );
+                continue;
+            };
+            if resources.contains_key(&id) {
+                catalog_problems.add(field("id"), format!("`{id}` is listed twice in the catalog"));
+                continue;
+            }
+            if entry.roles.is_empty() {
+                catalog_problems.add(field("roles"), "a resource needs at least one role");
+            }
+            for (role_index, role) in entry.roles.iter().enumerate() {
+                if role.is_empty() || role.len() > 100 || !role.bytes().all(|b| b.is_ascii_graphic()) {
+                    catalog_problems
+                        .add(field(&format!("roles[{role_index}]")), format!("`{role}` is not a role name"));
+                }
+            }
+            if entry.owners.is_empty() {
+                catalog_problems.add(field("owners"), "a resource needs at least one owner");
+            }
+            let owners = catalog_problems.principals(&field("owners"), &entry.owners);
+            let max_duration = match &entry.max_duration {
+                Some(text) => {
+                    catalog_problems.duration(&field("max_duration"), text).unwrap_or(TimeDelta::zero())
+                }
+                None => default_max_duration,
+            };
+            for (keep_index, account) in entry.keep.iter().enumerate() {
+                if !kind.is_valid_subject(account) {
+                    catalog_problems.add(
+                        field(&format!("keep[{keep_index}]")),
+                        format!("`{account}` is not a valid subject"),
+                    );
+                }
+            }
+            let break_glass = entry.break_glass.as_ref().map(|glass| BreakGlass {
+                who: catalog_problems.principals(&field("break_glass.who"), &glass.who),
+                max_duration: catalog_problems
+                    .duration(&field("break_glass.max_duration"), &glass.max_duration)
+                    .unwrap_or(TimeDelta::zero()),
+            });
+            resources.insert(
+                id.clone(),
+                Resource {
+                    id,
+                    file: file.clone(),
+                    owners,
+                    roles: entry.roles.clone(),
+                    approvals: entry.approvals.unwrap_or(default_approvals),
+                    max_duration,
+                    manage: entry.manage,
+                    keep: entry.keep.clone(),
+                    allow_empty: entry.allow_empty,
+                    break_glass,
+                },
+            );
+        }
+        for (index, entry) in catalog.identities.iter().enumerate() {
+            let field = |rest: &str| format!("identities[{index}].{rest}");
+            if !crate::model::is_valid_plain_subject(&entry.id) {
+                catalog_problems.add(field("id"), format!("`{}` is not a valid subject", entry.id));
+                continue;
+            }
+            if identities.contains_key(&entry.id) {
+                catalog_problems.add(field("id"), format!("identity `{}` is listed twice", entry.id));
+                continue;
+            }
+            if entry.owners.is_empty() {
+                catalog_problems.add(field("owners"), "an identity needs at least one owner");
+            }
+            let IdentityKind::Service = entry.kind;
+            let owners = catalog_problems.principals(&field("owners"), &entry.owners);
+            let max_duration = entry
+                .max_duration
+                .as_ref()
+                .and_then(|text| catalog_problems.duration(&field("max_duration"), text));
+            identities.insert(entry.id.clone(), Identity { id: entry.id.clone(), owners, max_duration });
+        }
+    }
+    // Groups may be defined in any catalog file, so references are checked once all are read.
+    let mut check_groups = |file: &str, field: String, principals: &[Principal]| {
+        for principal in principals {
+            if let Principal::Group(name) = principal
+                && !groups.contains_key(name)
+            {
+                problems.push(PolicyProblem {
+                    file: file.to_owned(),
+                    field: Some(field.clone()),
+                    message: format!("group `{name}` is not defined in the catalog"),
+                });
+            }
+        }
+    };
+    check_groups(CONFIG_PATH, "admins".into(), &admins);
+    for resource in resources.values() {
+        check_groups(&resource.file, format!("resources[{}].owners", resource.id), &resource.owners);
+        if let Some(glass) = &resource.break_glass {
+            check_groups(&resource.file, format!("resources[{}].break_glass.who", resource.id), &glass.who);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Policy {
+        branch: config.branch.clone(),
+        forge,
+        admins,
+        providers,
+        max_revocations,
+        require_known_subjects: config.require_known_subjects,
+        resources,
+        groups,
+        identities,
+    })
+}
+
+fn parse_limit(text: &str) -> Option<RevocationLimit> {
+    let text = text.trim();
+    if let Some(number) = text.strip_suffix('%') {
+        let percent: u32 = number.trim().parse().ok()?;
+        return (percent <= 100).then_some(RevocationLimit::Percent(percent));
+    }
+    text.parse().ok().map(RevocationLimit::Count)
+}
+
+impl Policy {
+    /// Whether `login` is one of `principals`, directly, through a catalog group, or through a
+    /// forge team.
+    pub fn is_member(&self, principals: &[Principal], login: &Login, teams: &TeamMembers) -> bool {
+        principals.iter().any(|principal| match principal {
+            Principal::User(user) => user == login,
+            Principal::Group(name) => self.groups.get(name).is_some_and(|members| members.contains(login)),
+            Principal::Team { org, slug } => {
+                teams.get(&(org.clone(), slug.clone())).is_some_and(|members| members.contains(login))
+            }
+        })
+    }
+
+    /// The provider kind that serves a resource, if the provider is configured.
+    pub fn provider_kind(&self, resource: &ResourceId) -> Option<ProviderKind> {
+        self.providers.get(resource.provider()).map(|(kind, _)| *kind)
+    }
+
+    /// Every team that the policy names, for resolving once per run.
+    pub fn teams(&self) -> BTreeSet<(String, String)> {
+        let mut teams = BTreeSet::new();
+        let mut add = |principals: &[Principal]| {
+            for principal in principals {
+                if let Principal::Team { org, slug } = principal {
+                    teams.insert((org.clone(), slug.clone()));
+                }
+            }
+        };
+        add(&self.admins);
+        for resource in self.resources.values() {
+            add(&resource.owners);
+            if let Some(glass) = &resource.break_glass {
+                add(&glass.who);
+            }
+        }
+        for identity in self.identities.values() {
+            add(&identity.owners);
+        }
+        teams
+    }
+}
+
+/// One version of the policy files in the history: the commit that made it, and what it
+/// holds.
+#[derive(Debug, Clone)]
+pub struct PolicyVersion {
+    /// Position of the commit in the first-parent history (0 = root).
+    pub position: usize,
+    /// The commit.
+    pub commit: ObjectId,
+    /// The policy files at that commit, path to blob id; compared to spot reverts.
+    pub files: BTreeMap<String, ObjectId>,
+    /// The validated policy, or why it is unusable.
+    pub policy: Result<Policy, Vec<PolicyProblem>>,
+    /// The review of the commit.
+    pub review: ChangeReview,
+}
+
+/// How a policy version came to be trusted, or why it was not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The first commit that created `tenure.yaml`.
+    FirstUse,
+    /// An admin of the previous trusted version approved it.
+    ApprovedBy(Vec<Login>),
+    /// Not trusted: it gives nobody any power.
+    Untrusted(String),
+}
+
+/// The trust decision for every policy version, in history order.
+#[derive(Debug, Clone)]
+pub struct TrustChain {
+    /// `(index into the versions, trust)`, one per version.
+    pub decisions: Vec<Trust>,
+}
+
+impl TrustChain {
+    /// The index of the last trusted version at or before `position`.
+    pub fn trusted_at(&self, versions: &[PolicyVersion], position: usize) -> Option<usize> {
+        versions
+            .iter()
+            .zip(&self.decisions)
+            .enumerate()
+            .filter(|(_, (version, trust))| {
+                version.position <= position && !matches!(trust, Trust::Untrusted(_))
+            })
+            .map(|(index, _)| index)
+            .next_back()
+    }
+}
+
+/// Decides which policy versions are trusted (rule 6).
+///
+/// `versions` are the commits that changed a policy file, oldest first. A version counts
+/// only once `tenure.yaml` exists; the first version with a `tenure.yaml` is trusted on first
+/// use. Each later version is trusted if an admin of the last trusted, readable version
+/// approved it, other than its proposer. An unreadable version may be trusted, but it gives
+/// requests judged by it nothing, since nobody can be shown to own anything in it.
+pub fn trust_chain(versions: &[PolicyVersion], teams: &TeamMembers) -> TrustChain {
+    let mut decisions = Vec::with_capacity(versions.len());
+    let mut authority: Option<&Policy> = None;
+    let mut seen_config = false;
+    for version in versions {
+        let has_config = version.files.contains_key(CONFIG_PATH);
+        let decision = if !seen_config {
+            if has_config {
+                seen_config = true;
+                Trust::FirstUse
+            } else {
+                Trust::Untrusted("no tenure.yaml exists yet".into())
+            }
+        } else {
+            match authority {
+                None => Trust::Untrusted("no readable trusted policy precedes this change".into()),
+                Some(authority) => admin_approval(authority, &version.review, teams),
+            }
+        };
+        if !matches!(decision, Trust::Untrusted(_))
+            && let Ok(policy) = &version.policy
+        {
+            authority = Some(policy);
+        }
+        decisions.push(decision);
+    }
+    TrustChain { decisions }
+}
+
+fn admin_approval(authority: &Policy, review: &ChangeReview, teams: &TeamMembers) -> Trust {
+    match &review.status {
+        ReviewStatus::NotReviewed(reason) | ReviewStatus::NoApprovals(reason) => {
+            return Trust::Untrusted(reason.clone());
+        }
+        ReviewStatus::Reviewed => {}
+    }
+    let Some(proposer) = &review.proposer else {
+        return Trust::Untrusted("the change has no proposer".into());
+    };
+    let admins: Vec<Login> = review
+        .approvers
+        .iter()
+        .filter(|approver| *approver != proposer && authority.is_member(&authority.admins, approver, teams))
+        .cloned()
+        .collect();
+    if admins.is_empty() {
+        let others: Vec<String> = review.approvers.iter().map(ToString::to_string).collect();
+        Trust::Untrusted(format!(
+            "no admin other than the proposer ({proposer}) approved it (approvals: {}; admins: {})",
+            if others.is_empty() { "none".to_owned() } else { others.join(", ") },
+            authority.admins.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ))
+    } else {
+        Trust::ApprovedBy(admins)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forge::git::review_from_message;
+
+    fn config() -> ConfigFile {
+        serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "forge": {"kind": "git"},
+            "admins": ["root-admin", "group:security"],
+            "providers": {"local": {"kind": "file", "path": "state/local.json"}},
+            "defaults": {"approvals": 1, "max_duration": "90d"},
+        }))
+        .unwrap()
+    }
+
+    fn catalog() -> CatalogFile {
+        serde_json::from_value(serde_json::json!({
+            "resources": [{"id": "local:group/oncall", "owners": ["group:leads", "Carol"], "roles": ["member"],
+                           "max_duration": "30d"}],
+            "groups": {"leads": ["bob"], "security": ["sam"]},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn builds_a_policy_and_resolves_members() {
+        let policy = build(&config(), &[("catalog/a.yaml".into(), catalog())]).unwrap();
+        let resource = policy.resources.values().next().unwrap();
+        assert_eq!(resource.max_duration, TimeDelta::days(30));
+        assert_eq!(resource.approvals, 1);
+        assert_eq!(policy.max_revocations, RevocationLimit::Percent(25));
+        let teams = TeamMembers::new();
+        let login = |text| Login::parse(text).unwrap();
+        assert!(policy.is_member(&resource.owners, &login("BOB"), &teams));
+        assert!(policy.is_member(&resource.owners, &login("carol"), &teams));
+        assert!(!policy.is_member(&resource.owners, &login("mallory"), &teams));
+        assert!(policy.is_member(&policy.admins, &login("sam"), &teams));
+    }
+
+    #[test]
+    fn collects_every_problem() {
+        let mut config = config();
+        config.version = 2;
+        config.admins.push("group:missing".into());
+        let mut catalog = catalog();
+        catalog.resources[0].roles.clear();
+        catalog.resources[0].max_duration = Some("soon".into());
+        let mut twice = catalog.resources[0].clone();
+        twice.id = "nope:group/x".into();
+        catalog.resources.push(twice);
+        let problems = build(&config, &[("catalog/a.yaml".into(), catalog)]).unwrap_err();
+        let fields: Vec<_> = problems.iter().filter_map(|p| p.field.as_deref()).collect();
+        assert!(fields.contains(&"version"), "{fields:?}");
+        assert!(fields.contains(&"resources[0].roles"), "{fields:?}");
+        assert!(fields.contains(&"resources[0].max_duration"), "{fields:?}");
+        assert!(fields.contains(&"resources[1].id"), "{fields:?}");
+        assert!(problems.iter().any(|p| p.message.contains("group `missing`")), "{problems:?}");
+    }
+
+    #[test]
+    fn teams_parse_in_every_mode_but_resolve_only_through_the_forge() {
+        let mut catalog = catalog();
+        catalog.resources[0].owners.push("@acme/leads".into());
+        let policy = build(&config(), &[("catalog/a.yaml".into(), catalog)]).unwrap();
+        assert_eq!(policy.teams().len(), 1);
+        let dave = Login::parse("dave").unwrap();
+        let owners = &policy.resources.values().next().unwrap().owners;
+        assert!(!policy.is_member(owners, &dave, &TeamMembers::new()));
+        let mut teams = TeamMembers::new();
+        teams.insert(("acme".into(), "leads".into()), [dave.clone()].into());
+        assert!(policy.is_member(owners, &dave, &teams));
+    }
+
+    #[test]
+    fn limits_parse() {
+        assert_eq!(parse_limit("25%"), Some(RevocationLimit::Percent(25)));
+        assert_eq!(parse_limit("10"), Some(RevocationLimit::Count(10)));
+        assert_eq!(parse_limit("101%"), None);
+        assert_eq!(parse_limit("many"), None);
+        assert_eq!(parse_duration("90d"), Some(TimeDelta::days(90)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("-1d"), None);
+    }
+
+    fn version(position: usize, config: bool, message: &str) -> PolicyVersion {
+        let mut files = BTreeMap::new();
+        if config {
+            files.insert(CONFIG_PATH.to_owned(), ObjectId(format!("blob{position}")));
+        }
+        PolicyVersion {
+            position,
+            commit: ObjectId(format!("commit{position}")),
+            files,
+            policy: build(&self::config(), &[("catalog/a.yaml".into(), catalog())]),
+            review: review_from_message(message),
+        }
+    }
+
+    #[test]
+    fn trust_is_a_chain_from_first_use() {
+        let versions = [
+            version(0, false, "catalog before config"),
+            version(1, true, "first config, no trailers"),
+            version(3, true, "x\n\nProposed-by: mallory\nApproved-by: mallory\n"),
+            version(5, true, "x\n\nProposed-by: mallory\nApproved-by: bob\n"),
+            version(7, true, "x\n\nProposed-by: bob\nApproved-by: ROOT-ADMIN\n"),
+            version(9, true, "x\n\nProposed-by: sam\nApproved-by: sam\nApproved-by: root-admin\n"),
+        ];
+        let chain = trust_chain(&versions, &TeamMembers::new());
+        assert!(matches!(chain.decisions[0], Trust::Untrusted(_)));
+        assert_eq!(chain.decisions[1], Trust::FirstUse);
+        assert!(matches!(chain.decisions[2], Trust::Untrusted(ref why) if why.contains("mallory")));
+        assert!(matches!(chain.decisions[3], Trust::Untrusted(_)), "bob is not an admin");
+        assert!(matches!(chain.decisions[4], Trust::ApprovedBy(ref who) if who[0].as_str() == "ROOT-ADMIN"));
+        assert!(matches!(chain.decisions[5], Trust::ApprovedBy(ref who) if who.len() == 1));
+        assert_eq!(chain.trusted_at(&versions, 0), None);
+        assert_eq!(chain.trusted_at(&versions, 2), Some(1));
+        assert_eq!(chain.trusted_at(&versions, 6), Some(1), "untrusted versions give no power");
+        assert_eq!(chain.trusted_at(&versions, 8), Some(4));
+    }
+}
