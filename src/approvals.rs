@@ -566,34 +566,43 @@ fn check_approvals(
             None
         }
     };
-    let mut shortfalls = Vec::new();
-    for (index, (grant, id)) in request.grants.iter().zip(resources).enumerate() {
-        let Some(resource) = id.as_ref().and_then(|id| base.resources.get(id)) else { continue };
-        let target = format!("{} {}", resource.id, grant.role);
-        let mut valid: BTreeSet<&Login> = BTreeSet::new();
+    // Weighs every approver for one target, records why, and returns those that count.
+    let mut weigh = |target: &str, owners: &[crate::model::Principal], not_owner: &str| {
+        let mut valid: BTreeSet<Login> = BTreeSet::new();
+        let mut ignored = Vec::new();
         for approver in &review.approvers {
-            let verdict = disqualified(approver).or_else(|| {
-                (!base.is_member(&resource.owners, approver, teams))
-                    .then(|| "not an owner of the resource".into())
-            });
-            if verdict.is_none() {
-                valid.insert(approver);
-                counted.insert(approver.clone());
+            let verdict = disqualified(approver)
+                .or_else(|| (!base.is_member(owners, approver, teams)).then(|| not_owner.to_owned()));
+            match &verdict {
+                None => {
+                    valid.insert(approver.clone());
+                    counted.insert(approver.clone());
+                }
+                Some(why) => ignored.push(format!("{approver}: {why}")),
             }
             notes.push(ApproverNote {
                 login: approver.to_string(),
-                target: target.clone(),
+                target: target.to_owned(),
                 counted: verdict.is_none(),
                 ignored_because: verdict,
             });
         }
+        let ignored =
+            if ignored.is_empty() { String::new() } else { format!("; ignored {}", ignored.join(", ")) };
+        (valid, ignored)
+    };
+    let mut shortfalls = Vec::new();
+    for (index, (grant, id)) in request.grants.iter().zip(resources).enumerate() {
+        let Some(resource) = id.as_ref().and_then(|id| base.resources.get(id)) else { continue };
+        let target = format!("{} {}", resource.id, grant.role);
+        let (valid, ignored) = weigh(&target, &resource.owners, "not an owner of the resource");
         let needed = usize::try_from(resource.approvals).unwrap_or(usize::MAX);
         if valid.len() < needed {
             shortfalls.push((
                 Some(format!("grants[{index}]")),
                 format!(
                     "{target} needs {needed} approval{} from its owners ({}), other than the requester, the \
-                     author and the subjects; it has {}",
+                     author and the subjects; it has {}{ignored}",
                     if needed == 1 { "" } else { "s" },
                     join(&resource.owners),
                     describe_count(&valid)
@@ -605,27 +614,11 @@ fn check_approvals(
     for (index, subject) in request.subjects.iter().enumerate() {
         let Some(identity) = base.identities.get(subject) else { continue };
         let target = format!("identity {subject}");
-        let mut valid: BTreeSet<&Login> = BTreeSet::new();
-        for approver in &review.approvers {
-            let verdict = disqualified(approver).or_else(|| {
-                (!base.is_member(&identity.owners, approver, teams))
-                    .then(|| "not an owner of the identity".into())
-            });
-            if verdict.is_none() {
-                valid.insert(approver);
-                counted.insert(approver.clone());
-            }
-            notes.push(ApproverNote {
-                login: approver.to_string(),
-                target: target.clone(),
-                counted: verdict.is_none(),
-                ignored_because: verdict,
-            });
-        }
+        let (valid, ignored) = weigh(&target, &identity.owners, "not an owner of the identity");
         if valid.is_empty() {
             shortfalls.push((
                 Some(format!("subjects[{index}]")),
-                format!("{target} needs an approval from its owners ({})", join(&identity.owners)),
+                format!("{target} needs an approval from its owners ({}){ignored}", join(&identity.owners)),
             ));
         }
     }
@@ -636,7 +629,7 @@ fn check_approvals(
     }
 }
 
-fn describe_count(valid: &BTreeSet<&Login>) -> String {
+fn describe_count(valid: &BTreeSet<Login>) -> String {
     if valid.is_empty() {
         "none".into()
     } else {

@@ -54,12 +54,10 @@ pub enum PathStatus {
     Deleted,
     /// Its live version is rejected.
     Rejected,
-    /// Its live version is approved; `expired` once its time is up.
+    /// Its live version is approved.
     Approved {
         /// What the live version grants.
         tuples: BTreeSet<Tuple>,
-        /// Whether `now` is at or past its expiry.
-        expired: bool,
     },
 }
 
@@ -71,8 +69,9 @@ pub struct Evaluation {
     /// Desired tuples, each with the evidence of every live, approved, unexpired request that
     /// wants it (rule 8).
     pub desired: BTreeMap<Tuple, Vec<Evidence>>,
-    /// Every tuple that some approved version of a request file granted, with those paths.
-    pub inventory: BTreeMap<Tuple, BTreeSet<String>>,
+    /// Every tuple that some approved version of a request file granted: for each such path,
+    /// whether the time of the latest approved version of it that granted the tuple is up.
+    pub inventory: BTreeMap<Tuple, BTreeMap<String, bool>>,
     /// The status of every path in the inventory.
     pub path_status: BTreeMap<String, PathStatus>,
     /// Rejected files, once each, sorted by path.
@@ -119,8 +118,9 @@ pub fn evaluate(inputs: Inputs<'_>) -> Evaluation {
             });
             if let Some(Ok(approved)) = historical.as_ref().map(|judgement| &judgement.outcome) {
                 granted_before = true;
+                let time_up = inputs.now >= approved.evidence.expires;
                 for tuple in &approved.tuples {
-                    evaluation.inventory.entry(tuple.clone()).or_default().insert(path.clone());
+                    evaluation.inventory.entry(tuple.clone()).or_default().insert(path.clone(), time_up);
                 }
             }
             if live_index == Some(version_index) {
@@ -143,10 +143,9 @@ pub fn evaluate(inputs: Inputs<'_>) -> Evaluation {
         let status = match evaluation.live.get(path) {
             None => PathStatus::Deleted,
             Some(Judgement { outcome: Err(_), .. }) => PathStatus::Rejected,
-            Some(Judgement { outcome: Ok(approved), .. }) => PathStatus::Approved {
-                tuples: approved.tuples.iter().cloned().collect(),
-                expired: inputs.now >= approved.evidence.expires,
-            },
+            Some(Judgement { outcome: Ok(approved), .. }) => {
+                PathStatus::Approved { tuples: approved.tuples.iter().cloned().collect() }
+            }
         };
         if granted_before || matches!(status, PathStatus::Approved { .. }) {
             evaluation.path_status.insert(path.clone(), status);

@@ -118,8 +118,9 @@ pub struct PlanInputs<'a> {
     pub actual: &'a BTreeSet<Tuple>,
     /// The managed resources.
     pub managed: &'a BTreeMap<ResourceId, Managed>,
-    /// What approved versions ever granted, by tuple.
-    pub inventory: &'a BTreeMap<Tuple, BTreeSet<String>>,
+    /// What approved versions ever granted, by tuple: the paths, and whether the time of the
+    /// latest approved version of each path that granted the tuple is up.
+    pub inventory: &'a BTreeMap<Tuple, BTreeMap<String, bool>>,
     /// What became of each path of the inventory.
     pub path_status: &'a BTreeMap<String, PathStatus>,
     /// `safety.max_revocations`.
@@ -284,24 +285,24 @@ fn revocation_reason(
     tuple: &Tuple,
 ) -> Option<(Reason, Option<String>)> {
     let paths = inputs.inventory.get(tuple);
+    // The access ends because its approved time ran out, whatever became of the file since:
+    // an unreviewed extension or a later clean-up does not change why it ends.
+    let expired = paths.into_iter().flatten().find(|(_, time_up)| **time_up).map(|(path, _)| path);
     let statuses = || {
         paths
             .into_iter()
             .flatten()
-            .filter_map(|path| inputs.path_status.get(path).map(|status| (path, status)))
+            .filter_map(|(path, _)| inputs.path_status.get(path).map(|status| (path, status)))
     };
-    let expired = statuses().find(|(_, status)| {
-        matches!(status, PathStatus::Approved { tuples, expired: true } if tuples.contains(tuple))
-    });
     let removed = || {
         statuses().find(|(_, status)| match status {
             PathStatus::Deleted => true,
-            PathStatus::Approved { tuples, .. } => !tuples.contains(tuple),
+            PathStatus::Approved { tuples } => !tuples.contains(tuple),
             PathStatus::Rejected => false,
         })
     };
     let rejected = || statuses().find(|(_, status)| matches!(status, PathStatus::Rejected));
-    if let Some((path, _)) = expired {
+    if let Some(path) = expired {
         Some((Reason::Expired, Some(path.clone())))
     } else if let Some((path, _)) = removed() {
         Some((Reason::RequestRemoved, Some(path.clone())))

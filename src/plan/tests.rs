@@ -32,7 +32,7 @@ struct World {
     desired: BTreeMap<Tuple, Vec<Evidence>>,
     actual: BTreeSet<Tuple>,
     managed: BTreeMap<ResourceId, Managed>,
-    inventory: BTreeMap<Tuple, BTreeSet<String>>,
+    inventory: BTreeMap<Tuple, BTreeMap<String, bool>>,
     path_status: BTreeMap<String, PathStatus>,
 }
 
@@ -51,7 +51,7 @@ impl World {
     }
 
     fn want(mut self, tuple: Tuple, evidence: Evidence) -> World {
-        self.inventory.entry(tuple.clone()).or_default().insert(evidence.request.clone());
+        self.inventory.entry(tuple.clone()).or_default().insert(evidence.request.clone(), false);
         self.path_status
             .entry(evidence.request.clone())
             .and_modify(|status| {
@@ -59,7 +59,7 @@ impl World {
                     tuples.insert(tuple.clone());
                 }
             })
-            .or_insert(PathStatus::Approved { tuples: [tuple.clone()].into(), expired: false });
+            .or_insert(PathStatus::Approved { tuples: [tuple.clone()].into() });
         self.desired.entry(tuple).or_default().push(evidence);
         self
     }
@@ -70,7 +70,14 @@ impl World {
     }
 
     fn granted_by(mut self, tuple: Tuple, path: &str, status: PathStatus) -> World {
-        self.inventory.entry(tuple).or_default().insert(path.into());
+        self.inventory.entry(tuple).or_default().insert(path.into(), false);
+        self.path_status.insert(path.into(), status);
+        self
+    }
+
+    /// The latest approved version of `path` that granted `tuple` has run out of time.
+    fn expired_by(mut self, tuple: Tuple, path: &str, status: PathStatus) -> World {
+        self.inventory.entry(tuple).or_default().insert(path.into(), true);
         self.path_status.insert(path.into(), status);
         self
     }
@@ -136,11 +143,7 @@ fn revocation_reasons_follow_the_designed_order() {
         .has(removed.clone())
         .has(rejected.clone())
         .has(both.clone())
-        .granted_by(
-            expired.clone(),
-            "requests/exp.yaml",
-            PathStatus::Approved { tuples: [expired].into(), expired: true },
-        )
+        .expired_by(expired.clone(), "requests/exp.yaml", PathStatus::Approved { tuples: [expired].into() })
         .granted_by(removed, "requests/rem.yaml", PathStatus::Deleted)
         .granted_by(rejected, "requests/rej.yaml", PathStatus::Rejected)
         // Granted by a rejected file and by a deleted one: request-removed comes first.
@@ -167,16 +170,12 @@ fn an_approved_edit_that_drops_a_tuple_removes_it() {
         .want(kept.clone(), evidence("requests/a.yaml", 20, false))
         .has(kept)
         .has(dropped.clone())
-        .granted_by(
-            dropped,
-            "requests/a.yaml",
-            PathStatus::Approved { tuples: BTreeSet::new(), expired: false },
-        );
+        .granted_by(dropped, "requests/a.yaml", PathStatus::Approved { tuples: BTreeSet::new() });
     // `granted_by` replaced the status; restore what the live version wants.
     let mut world = world;
     world.path_status.insert(
         "requests/a.yaml".into(),
-        PathStatus::Approved { tuples: [tuple(GROUP, "member", "alice")].into(), expired: false },
+        PathStatus::Approved { tuples: [tuple(GROUP, "member", "alice")].into() },
     );
     assert_eq!(summary(&world.plan(LIMITLESS)), ["Revoke local:group/ops admin alice request-removed"]);
 }
@@ -240,10 +239,10 @@ fn the_revocation_guard_counts_only_not_approved_and_drift() {
     }
     world = world.want(tuple(GROUP, "member", "a"), evidence("requests/a.yaml", 20, false));
     // b expired (not counted), c and d are drift (counted): 2 of 4 is 50%.
-    world = world.granted_by(
+    world = world.expired_by(
         tuple(GROUP, "member", "b"),
         "requests/b.yaml",
-        PathStatus::Approved { tuples: [tuple(GROUP, "member", "b")].into(), expired: true },
+        PathStatus::Approved { tuples: [tuple(GROUP, "member", "b")].into() },
     );
     assert!(world.plan(RevocationLimit::Percent(50)).guards.is_empty(), "exactly at the limit is allowed");
     let tripped = world.plan(RevocationLimit::Percent(49)).guards;
@@ -269,11 +268,7 @@ fn the_empty_resource_guard_needs_a_counted_revocation() {
     let expired = World::default()
         .manage(GROUP, ProviderKind::File, ManageMode::Additive, &[])
         .has(only.clone())
-        .granted_by(
-            only.clone(),
-            "requests/a.yaml",
-            PathStatus::Approved { tuples: [only].into(), expired: true },
-        );
+        .expired_by(only.clone(), "requests/a.yaml", PathStatus::Approved { tuples: [only].into() });
     assert!(expired.plan(LIMITLESS).guards.is_empty(), "expiry may empty a resource");
 }
 
