@@ -21,6 +21,8 @@ use crate::render::Outcome;
 pub struct Run<'a> {
     /// The repository commit that was judged.
     pub commit: &'a ObjectId,
+    /// The time every decision of the run was made at (`--now`, or the wall clock).
+    pub decided_at: DateTime<Utc>,
     /// This run's id.
     pub run_id: String,
     /// Whether `--force` overrode a tripped guard.
@@ -51,6 +53,7 @@ pub fn execute(
         let error = result.err();
         log.append(&AuditRecord {
             time: clock(),
+            decided_at: run.decided_at,
             run_id: run.run_id.clone(),
             commit: run.commit.clone(),
             action: match change.action {
@@ -64,6 +67,7 @@ pub fn execute(
             subject: change.tuple.subject.clone(),
             from: change.from.clone(),
             reason: change.reason.as_str().to_owned(),
+            request: change.request.clone(),
             outcome: if error.is_none() { "ok" } else { "error" }.to_owned(),
             error: error.clone(),
             forced: run.forced,

@@ -21,6 +21,9 @@ use crate::model::{Evidence, ObjectId};
 pub struct AuditRecord {
     /// When the change was attempted.
     pub time: DateTime<Utc>,
+    /// The time the run's decisions were made at: `--now`, or the wall clock. It differs from
+    /// `time` only when `--now` was given.
+    pub decided_at: DateTime<Utc>,
     /// The run that made it, from [`new_run_id`].
     pub run_id: String,
     /// The repository commit that the run judged.
@@ -37,6 +40,8 @@ pub struct AuditRecord {
     pub from: Option<String>,
     /// Why: `approved`, `break-glass`, `expired`, `request-removed`, `not-approved` or `drift`.
     pub reason: String,
+    /// The request file that explains the change, if any (for revocations too).
+    pub request: Option<String>,
     /// `ok` or `error`.
     pub outcome: String,
     /// What went wrong, when the outcome is `error`.
@@ -160,6 +165,7 @@ mod tests {
         let time = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         AuditRecord {
             time,
+            decided_at: time,
             run_id: new_run_id(time),
             commit: ObjectId("a".repeat(40)),
             action: "grant".into(),
@@ -168,6 +174,7 @@ mod tests {
             subject: subject.into(),
             from: None,
             reason: "approved".into(),
+            request: Some("requests/alice.yaml".into()),
             outcome: outcome.into(),
             error: (outcome == "error").then(|| "boom".to_owned()),
             forced: false,

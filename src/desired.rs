@@ -78,7 +78,8 @@ pub struct Evaluation {
     pub rejected: Vec<Rejection>,
     /// Things worth knowing.
     pub notices: Vec<Notice>,
-    /// Whether the policy at `--rev` is not the last trusted one; then nothing may change.
+    /// Whether the policy at `--rev` is not the last trusted one; then nothing may change, though
+    /// the desired state (judged by the trusted policies of the past) is still reported.
     pub policy_refused: bool,
     /// The trusted policy commit in force at `--rev`.
     pub policy_commit: Option<ObjectId>,
@@ -155,7 +156,7 @@ pub fn evaluate(inputs: Inputs<'_>) -> Evaluation {
     for (path, judgement) in &evaluation.live {
         match &judgement.outcome {
             Err(rejection) => evaluation.rejected.push(rejection.clone()),
-            Ok(approved) if inputs.now < approved.evidence.expires && !evaluation.policy_refused => {
+            Ok(approved) if inputs.now < approved.evidence.expires => {
                 for tuple in &approved.tuples {
                     evaluation.desired.entry(tuple.clone()).or_default().push(approved.evidence.clone());
                 }

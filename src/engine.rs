@@ -32,6 +32,9 @@ fn schema_list() -> Vec<(&'static str, serde_json::Value)> {
     Vec::new()
 }
 
+const POLICY_REFUSED: &str = "the policy at this revision is not the last trusted one (unapproved-policy-change); \
+     tenure changes nothing, not even expiries, until an admin-approved change repairs it";
+
 /// How a command ended, when it could answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -77,7 +80,8 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
         Command::Check => Ok(check(&state, format)),
         Command::Plan { detailed_exitcode } => {
             let (plan, actual, _) = state.plan()?;
-            let view = state.view(&plan, &actual, None, None);
+            let refused = state.evaluation.policy_refused.then_some(POLICY_REFUSED);
+            let view = state.view(&plan, &actual, None, refused);
             let exit = if !state.evaluation.rejected.is_empty() || !plan.guards.is_empty() {
                 Exit::No
             } else if *detailed_exitcode && !plan.is_empty() {
@@ -90,10 +94,7 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
         Command::Apply { audit, force } => {
             let (plan, actual, mut providers) = state.plan()?;
             let refused = if state.evaluation.policy_refused {
-                Some(
-                    "the policy at this revision is not the last trusted one (unapproved-policy-change)"
-                        .to_owned(),
-                )
+                Some(POLICY_REFUSED.to_owned())
             } else if !plan.guards.is_empty() && !force {
                 Some(format!(
                     "{} safety guard(s) tripped; review the plan, or rerun with --force",
@@ -110,6 +111,7 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
                 .with_context(|| format!("cannot open the audit log {}", audit.display()))?;
             let run = apply::Run {
                 commit: &state.commit,
+                decided_at: state.now,
                 run_id: crate::audit::new_run_id(wall_clock),
                 forced: *force && !plan.guards.is_empty(),
             };
@@ -192,15 +194,26 @@ impl State {
             None => default_rev(&source)?,
         };
         let commit = source.resolve_commit(&rev)?;
+        let config_at_rev = source.file_at(&commit, CONFIG_PATH)?.ok_or_else(|| {
+            anyhow!(
+                "{CONFIG_PATH} does not exist at {rev} ({}); is this an access repository?",
+                commit.short()
+            )
+        })?;
+        let programs = match load::parse_config(&config_at_rev) {
+            Ok(config) => repository_programs(&config),
+            // The full policy check below reports the problem with its context.
+            Err(_) => BTreeSet::new(),
+        };
         let watch = Watch {
-            files: vec![CONFIG_PATH.to_owned()],
+            files: std::iter::once(CONFIG_PATH.to_owned()).chain(programs.iter().cloned()).collect(),
             dirs: vec![
                 policy::CATALOG_DIR.trim_end_matches('/').to_owned(),
                 policy::REQUESTS_DIR.trim_end_matches('/').to_owned(),
             ],
         };
         let commits = source.history(&commit, &watch)?;
-        let index = HistoryIndex::build(&commits);
+        let index = HistoryIndex::build_with(&commits, &programs);
 
         let mut policy_cache = PolicyCache::default();
         let tip_files = index.policy_at_tip();
@@ -375,12 +388,11 @@ impl State {
             }
             providers.insert(name.to_owned(), provider);
         }
-        let empty = BTreeMap::new();
         let plan = if self.evaluation.policy_refused {
             Plan::default()
         } else {
             plan::compute(PlanInputs {
-                desired: if self.evaluation.policy_refused { &empty } else { &self.evaluation.desired },
+                desired: &self.evaluation.desired,
                 actual: &actual,
                 managed: &managed,
                 inventory: &self.evaluation.inventory,
@@ -475,6 +487,11 @@ fn explain(state: &State, file: &str, format: Format) -> anyhow::Result<Output> 
         subject: record.message.lines().next().unwrap_or("").to_owned(),
         review: match review.map(|review| &review.status) {
             Some(ReviewStatus::Reviewed) => "reviewed".to_owned(),
+            Some(ReviewStatus::NoApprovals(_))
+                if judgement.outcome.as_ref().is_ok_and(|a| a.evidence.break_glass) =>
+            {
+                "break-glass: granted without approvals; its owners review it after the fact".to_owned()
+            }
             Some(ReviewStatus::NoApprovals(why)) | Some(ReviewStatus::NotReviewed(why)) => {
                 format!("not reviewed: {why}")
             }
@@ -550,62 +567,47 @@ struct PolicyCache {
 }
 
 impl PolicyCache {
+    /// The policy that a set of policy files makes. Files that are policy only for trust (a
+    /// command provider's program) are not read.
     fn policy(
         &mut self,
         source: &Source,
         files: &BTreeMap<String, crate::model::TreeEntry>,
     ) -> Result<Policy, Vec<PolicyProblem>> {
         let mut problems = Vec::new();
-        let read = |id: &ObjectId| source.read_blob(id).map_err(|error| error.to_string());
         let mut config = None;
         let mut catalogs = Vec::new();
         for (path, entry) in files {
-            let problem = |message: String, error: Option<&LoadError>| PolicyProblem {
-                file: path.clone(),
-                field: error.and_then(|e| e.field.clone()),
-                message: match error.and_then(|e| e.line) {
-                    Some(line) => format!("line {line}: {message}"),
-                    None => message,
-                },
-            };
-            if entry.kind != EntryKind::File && entry.kind != EntryKind::Executable {
-                problems.push(problem("a policy file must be a regular file".into(), None));
+            let is_config = path == CONFIG_PATH;
+            if !is_config && !is_catalog_file(path) {
                 continue;
             }
-            if path == CONFIG_PATH {
-                let parsed = self.configs.entry(entry.id.clone()).or_insert_with(|| match read(&entry.id) {
-                    Ok(bytes) => load::parse_config(&bytes),
-                    Err(error) => Err(LoadError {
-                        code: crate::model::Code::InvalidYaml,
-                        message: error,
-                        field: None,
-                        line: None,
-                        column: None,
-                    }),
-                });
-                match parsed {
-                    Ok(parsed) => config = Some(parsed.clone()),
-                    Err(error) => {
-                        problems.push(problem(format!("{}: {}", error.code, error.message), Some(error)))
-                    }
-                }
-            } else if is_catalog_file(path) {
-                let parsed = self.catalogs.entry(entry.id.clone()).or_insert_with(|| match read(&entry.id) {
-                    Ok(bytes) => load::parse_catalog(&bytes),
-                    Err(error) => Err(LoadError {
-                        code: crate::model::Code::InvalidYaml,
-                        message: error,
-                        field: None,
-                        line: None,
-                        column: None,
-                    }),
-                });
-                match parsed {
-                    Ok(parsed) => catalogs.push((path.clone(), parsed.clone())),
-                    Err(error) => {
-                        problems.push(problem(format!("{}: {}", error.code, error.message), Some(error)))
-                    }
-                }
+            let parsed = if !matches!(entry.kind, EntryKind::File | EntryKind::Executable) {
+                Err(unreadable("a policy file must be a regular file, not a link or a submodule"))
+            } else if is_config {
+                self.configs
+                    .entry(entry.id.clone())
+                    .or_insert_with(|| read_and(source, &entry.id, load::parse_config))
+                    .clone()
+                    .map(Either::Config)
+            } else {
+                self.catalogs
+                    .entry(entry.id.clone())
+                    .or_insert_with(|| read_and(source, &entry.id, load::parse_catalog))
+                    .clone()
+                    .map(Either::Catalog)
+            };
+            match parsed {
+                Ok(Either::Config(parsed)) => config = Some(parsed),
+                Ok(Either::Catalog(parsed)) => catalogs.push((path.clone(), parsed)),
+                Err(error) => problems.push(PolicyProblem {
+                    file: path.clone(),
+                    field: error.field.clone(),
+                    message: match error.line {
+                        Some(line) => format!("line {line}: {}: {}", error.code, error.message),
+                        None => format!("{}: {}", error.code, error.message),
+                    },
+                }),
             }
         }
         if !problems.is_empty() {
@@ -620,4 +622,60 @@ impl PolicyCache {
         };
         policy::build(&config, &catalogs)
     }
+}
+
+fn unreadable(message: &str) -> LoadError {
+    LoadError {
+        code: crate::model::Code::InvalidYaml,
+        message: message.to_owned(),
+        field: None,
+        line: None,
+        column: None,
+    }
+}
+
+enum Either {
+    Config(ConfigFile),
+    Catalog(CatalogFile),
+}
+
+fn read_and<T>(
+    source: &Source,
+    id: &ObjectId,
+    parse: fn(&[u8]) -> Result<T, LoadError>,
+) -> Result<T, LoadError> {
+    match source.read_blob(id) {
+        Ok(bytes) => parse(&bytes),
+        Err(error) => Err(unreadable(&error.to_string())),
+    }
+}
+
+/// The programs of command providers that live in the repository. They run with the
+/// provider's credentials, so they are policy: changing one needs an admin's approval.
+fn repository_programs(config: &ConfigFile) -> BTreeSet<String> {
+    config
+        .providers
+        .values()
+        .filter_map(|provider| match provider {
+            crate::wire::ProviderConfig::Command { program, .. } => normalize_repo_path(program),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `./plugins/okta` → `plugins/okta`; absolute paths and paths that leave the repository are
+/// not repository files.
+fn normalize_repo_path(path: &str) -> Option<String> {
+    if path.starts_with('/') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            part => parts.push(part),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
 }

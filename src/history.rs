@@ -5,7 +5,7 @@
 //! Pure: it replays the [`CommitRecord`]s that `source` produced and reads no
 //! blobs itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{CommitRecord, ObjectId, TreeEntry};
 use crate::policy::{is_policy_path, is_request_file};
@@ -45,13 +45,19 @@ pub struct HistoryIndex {
 impl HistoryIndex {
     /// Builds the index from the first-parent history, oldest first.
     pub fn build(commits: &[CommitRecord]) -> HistoryIndex {
+        HistoryIndex::build_with(commits, &BTreeSet::new())
+    }
+
+    /// Builds the index, counting `extra_policy_paths` (such as the programs of command
+    /// providers) as policy files: changing them needs an admin, like changing the catalog.
+    pub fn build_with(commits: &[CommitRecord], extra_policy_paths: &BTreeSet<String>) -> HistoryIndex {
         let mut index = HistoryIndex::default();
         let mut policy_files: BTreeMap<String, TreeEntry> = BTreeMap::new();
         let mut other_request_paths: BTreeMap<String, ()> = BTreeMap::new();
         for (position, commit) in commits.iter().enumerate() {
             let mut policy_changed = false;
             for change in &commit.changes {
-                if is_policy_path(&change.path) {
+                if is_policy_path(&change.path) || extra_policy_paths.contains(&change.path) {
                     policy_changed = true;
                     match &change.after {
                         Some(entry) => policy_files.insert(change.path.clone(), entry.clone()),
@@ -147,5 +153,18 @@ mod tests {
         assert_eq!(index.policy_snapshots[1].position, 3);
         assert_eq!(index.policy_at_tip()["catalog/a.yaml"], entry("k2"));
         assert_eq!(index.ignored_at_tip, ["requests/notes.txt"]);
+    }
+
+    #[test]
+    fn extra_policy_paths_are_policy() {
+        let commits = [
+            commit(0, vec![("tenure.yaml", None, Some("p1"))]),
+            commit(1, vec![("plugins/okta", None, Some("x1"))]),
+            commit(2, vec![("plugins/other", None, Some("y1"))]),
+        ];
+        let index = HistoryIndex::build_with(&commits, &["plugins/okta".to_owned()].into());
+        let positions: Vec<usize> = index.policy_snapshots.iter().map(|s| s.position).collect();
+        assert_eq!(positions, [0, 1]);
+        assert!(index.policy_at_tip().contains_key("plugins/okta"));
     }
 }

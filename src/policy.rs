@@ -238,6 +238,13 @@ pub fn build(config: &ConfigFile, catalogs: &[(String, CatalogFile)]) -> Result<
         providers.insert(name.clone(), (kind, provider.clone()));
     }
     let default_approvals = config.defaults.approvals;
+    // Zero approvals would let any trailer, even the requester's own, stand for a review.
+    if default_approvals == 0 {
+        config_problems.add(
+            "defaults.approvals",
+            "at least 1 approval is required; use break_glass for access without approvals",
+        );
+    }
     let default_max_duration = config_problems
         .duration("defaults.max_duration", &config.defaults.max_duration)
         .unwrap_or(TimeDelta::zero());
@@ -318,6 +325,12 @@ pub fn build(config: &ConfigFile, catalogs: &[(String, CatalogFile)]) -> Result<
             }
             if entry.owners.is_empty() {
                 catalog_problems.add(field("owners"), "a resource needs at least one owner");
+            }
+            if entry.approvals == Some(0) {
+                catalog_problems.add(
+                    field("approvals"),
+                    "at least 1 approval is required; use break_glass for access without approvals",
+                );
             }
             let owners = catalog_problems.principals(&field("owners"), &entry.owners);
             let max_duration = match &entry.max_duration {
@@ -626,6 +639,7 @@ mod tests {
         config.admins.push("group:missing".into());
         let mut catalog = catalog();
         catalog.resources[0].roles.clear();
+        catalog.resources[0].approvals = Some(0);
         catalog.resources[0].max_duration = Some("soon".into());
         let mut twice = catalog.resources[0].clone();
         twice.id = "nope:group/x".into();
@@ -634,6 +648,7 @@ mod tests {
         let fields: Vec<_> = problems.iter().filter_map(|p| p.field.as_deref()).collect();
         assert!(fields.contains(&"version"), "{fields:?}");
         assert!(fields.contains(&"resources[0].roles"), "{fields:?}");
+        assert!(fields.contains(&"resources[0].approvals"), "{fields:?}");
         assert!(fields.contains(&"resources[0].max_duration"), "{fields:?}");
         assert!(fields.contains(&"resources[1].id"), "{fields:?}");
         assert!(problems.iter().any(|p| p.message.contains("group `missing`")), "{problems:?}");

@@ -218,8 +218,11 @@ fn plan_text(view: PlanView<'_>) -> String {
         count(Action::Revoke)
     );
     match (view.outcomes, view.refused) {
-        (Some(None), refused) | (None, refused @ Some(_)) => {
+        (Some(None), refused) => {
             let _ = writeln!(out, "\nNothing applied: {}.", refused.unwrap_or("the run was refused"));
+        }
+        (None, Some(refused)) => {
+            let _ = writeln!(out, "\nNothing will change: {refused}.");
         }
         (Some(Some(outcomes)), _) => {
             let failed = outcomes.iter().filter(|outcome| outcome.error.is_some()).count();
