@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::apply;
 use crate::approvals::Judgement;
 use crate::cli::{Cli, Command, FormatArg};
 use crate::desired::{self, Evaluation, Inputs, Parsed};
@@ -26,11 +25,7 @@ use crate::providers::{self, Provider};
 use crate::render::{self, ApprovedFile, Format, GrantRow, Header, PlanView};
 use crate::source::{Source, Watch};
 use crate::wire::{CatalogFile, ConfigFile, ManageMode};
-
-// Until `schema` lands.
-fn schema_list() -> Vec<(&'static str, serde_json::Value)> {
-    Vec::new()
-}
+use crate::{apply, schema};
 
 const POLICY_REFUSED: &str = "the policy at this revision is not the last trusted one (unapproved-policy-change); \
      tenure changes nothing, not even expiries, until an admin-approved change repairs it";
@@ -115,7 +110,7 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
                 run_id: crate::audit::new_run_id(wall_clock),
                 forced: *force && !plan.guards.is_empty(),
             };
-            let outcomes = apply::execute(&plan, &mut providers, &mut log, &run, || Utc::now())?;
+            let outcomes = apply::execute(&plan, &mut providers, &mut log, &run, Utc::now)?;
             let failed = outcomes.iter().any(|outcome| outcome.error.is_some());
             let view = state.view(&plan, &actual, Some(Some(&outcomes)), None);
             let exit = if failed || !state.evaluation.rejected.is_empty() { Exit::No } else { Exit::Ok };
@@ -152,7 +147,7 @@ pub fn parse_now(text: &str) -> anyhow::Result<DateTime<Utc>> {
 }
 
 fn schema_command(name: Option<&str>) -> anyhow::Result<Output> {
-    let all = schema_list();
+    let all = schema::schemas();
     let stdout = match name {
         None => {
             let object: serde_json::Map<String, serde_json::Value> =
@@ -164,11 +159,16 @@ fn schema_command(name: Option<&str>) -> anyhow::Result<Output> {
             let (_, schema) = all.into_iter().find(|(file, _)| *file == wanted).ok_or_else(|| {
                 anyhow!("there is no schema named `{name}`; choose tenure, catalog or request")
             })?;
-            render::to_json(&schema)
+            schema::render(&schema)
         }
     };
     Ok(Output { stdout, exit: Exit::Ok })
 }
+
+/// Actual grants, by resource, for the text diff.
+type ActualByResource = BTreeMap<ResourceId, Vec<Tuple>>;
+/// Open providers, by name.
+type Providers = BTreeMap<String, Box<dyn Provider>>;
 
 /// Everything a command knows after reading the repository and judging every request.
 struct State {
@@ -362,9 +362,7 @@ impl State {
 
     /// Reads the actual grants and computes the plan. A provider that cannot be read stops
     /// the run before any change.
-    fn plan(
-        &self,
-    ) -> anyhow::Result<(Plan, BTreeMap<ResourceId, Vec<Tuple>>, BTreeMap<String, Box<dyn Provider>>)> {
+    fn plan(&self) -> anyhow::Result<(Plan, ActualByResource, Providers)> {
         let managed = self.managed();
         let mut by_provider: BTreeMap<&str, Vec<ResourceId>> = BTreeMap::new();
         for resource in managed.keys() {
