@@ -1970,6 +1970,52 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
         assert_eq!(valid, 8);
     }
 
+    /// The sample access repository is what new users copy: every file in it must satisfy
+    /// both its JSON Schema and the parser.
+    #[test]
+    fn every_example_file_validates_against_its_schema() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/access-repo");
+        let schemas = crate::schema::schemas();
+        let mut files = Vec::new();
+        let mut pending = vec![root.clone()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).expect("examples/access-repo is readable") {
+                let path = entry.expect("a directory entry").path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        let mut checked = [0_usize; 3];
+        for path in &files {
+            let relative =
+                path.strip_prefix(&root).expect("below the root").to_string_lossy().replace('\\', "/");
+            let text = std::fs::read_to_string(path).expect("UTF-8");
+            let (slot, schema_name, parsed) = if relative == "tenure.yaml" {
+                (0, "tenure.schema.json", parse_config(text.as_bytes()).map(|_| ()))
+            } else if relative.starts_with("catalog/") {
+                (1, "catalog.schema.json", parse_catalog(text.as_bytes()).map(|_| ()))
+            } else if relative.starts_with("requests/") {
+                (2, "request.schema.json", parse_request(text.as_bytes()).map(|_| ()))
+            } else {
+                continue;
+            };
+            assert_eq!(parsed, Ok(()), "{relative} does not parse");
+            let (_, schema) = schemas.iter().find(|(file, _)| *file == schema_name).expect("a schema");
+            let value: serde_yaml::Value = serde_yaml::from_str(&text).expect("well-formed YAML");
+            let json = serde_json::to_value(value).expect("YAML as JSON");
+            let validator = jsonschema::validator_for(schema).expect("a valid schema");
+            let errors: Vec<String> = validator.iter_errors(&json).map(|error| error.to_string()).collect();
+            assert!(errors.is_empty(), "{relative} breaks {schema_name}: {errors:?}");
+            checked[slot] += 1;
+        }
+        assert_eq!(checked[0], 1, "the sample has one tenure.yaml");
+        assert!(checked[1] >= 1 && checked[2] >= 5, "catalog and request files were found: {checked:?}");
+    }
+
     // ---- locate -------------------------------------------------------------------------------
 
     fn at(text: &str, field: &str) -> Option<(usize, usize)> {
