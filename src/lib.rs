@@ -6,5 +6,20 @@
 //! what the target systems hold, applies the difference, and revokes whatever
 //! has expired. See `ARCHITECTURE.md` for the code map and its invariants.
 
+pub mod apply;
+pub mod approvals;
+pub mod audit;
+pub mod cli;
+pub mod desired;
+pub mod engine;
+pub mod forge;
+pub mod history;
+pub mod load;
 pub mod model;
+pub mod plan;
+pub mod policy;
+pub mod providers;
+pub mod render;
+pub mod schema;
+pub mod source;
 pub mod wire;
