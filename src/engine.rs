@@ -183,6 +183,9 @@ struct State {
     evaluation: Evaluation,
     policy_versions: Vec<PolicyVersion>,
     trust: policy::TrustChain,
+    /// Command-provider programs in the working tree that differ from the copy at `--rev`,
+    /// with why; such a provider is never run.
+    untrusted_programs: BTreeMap<String, String>,
 }
 
 impl State {
@@ -214,6 +217,7 @@ impl State {
         };
         let commits = source.history(&commit, &watch)?;
         let index = HistoryIndex::build_with(&commits, &programs);
+        let untrusted_programs = untrusted_programs(&source, &root, &programs, &index)?;
 
         let mut policy_cache = PolicyCache::default();
         let tip_files = index.policy_at_tip();
@@ -312,6 +316,7 @@ impl State {
             }
         }
         Ok(State {
+            untrusted_programs,
             rev,
             commit,
             root,
@@ -372,6 +377,12 @@ impl State {
         let mut actual = BTreeSet::new();
         for (name, resources) in by_provider {
             let Some((kind, config)) = self.current.providers.get(name) else { continue };
+            if let crate::wire::ProviderConfig::Command { program, .. } = config
+                && let Some(why) =
+                    normalize_repo_path(program).and_then(|path| self.untrusted_programs.get(&path))
+            {
+                bail!("provider `{name}` is not run: {why}");
+            }
             let mut provider = providers::open(name, config, &self.root)
                 .with_context(|| format!("cannot open provider `{name}`"))?;
             let tuples =
@@ -659,6 +670,32 @@ fn repository_programs(config: &ConfigFile) -> BTreeSet<String> {
             _ => None,
         })
         .collect()
+}
+
+/// Programs whose working-tree copy is not the one committed at `--rev`. Only the committed
+/// copy went through the policy trust chain, so only it may run with the provider's secrets.
+fn untrusted_programs(
+    source: &Source,
+    root: &Path,
+    programs: &BTreeSet<String>,
+    index: &HistoryIndex,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let committed = index.policy_at_tip();
+    let mut untrusted = BTreeMap::new();
+    for path in programs {
+        let on_disk = source.blob_id_of_file(&root.join(path))?;
+        let why = match (committed.get(path), on_disk) {
+            (None, _) => format!("its program {path} is not committed, so no admin approved it"),
+            (Some(_), None) => format!("its program {path} is missing from the working tree"),
+            (Some(entry), Some(id)) if entry.id != id => format!(
+                "its program {path} in the working tree differs from the approved copy at this revision; \
+                 restore it with `git checkout -- {path}`"
+            ),
+            (Some(_), Some(_)) => continue,
+        };
+        untrusted.insert(path.clone(), why);
+    }
+    Ok(untrusted)
 }
 
 /// `./plugins/okta` → `plugins/okta`; absolute paths and paths that leave the repository are

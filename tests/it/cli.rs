@@ -146,7 +146,7 @@ fn global_flags_may_follow_the_command() {
     assert_changes(&run.json(), vec![grant(ONCALL, "member", "alice", ALICE)]);
 }
 
-const FAKE_PROVIDER: &str = r##"#!/bin/sh
+pub(crate) const FAKE_PROVIDER: &str = r##"#!/bin/sh
 # A fake access system for tests: grants live in $FAKE_STATE, one "resource role subject" a line.
 # It refuses every change for the subject "bob".
 set -u
@@ -191,7 +191,7 @@ esac
 "##;
 
 /// A repository whose only provider is [`FAKE_PROVIDER`], as `ext`.
-fn command_repo() -> TestRepo {
+pub(crate) fn command_repo() -> TestRepo {
     let tenure = "version: 1\nforge: {kind: git}\nbranch: main\nadmins: [root-admin]\nproviders:\n  ext: {kind: command, program: plugins/fake-provider, env: [FAKE_STATE, FAKE_FAIL_LIST], timeout: 30s}\nsafety: {max_revocations: 1000}\n";
     let catalog = "resources:\n  - id: ext:group/ops\n    owners: [carol]\n    roles: [member]\n    allow_empty: true\n";
     TestRepo::with_files(tenure, &[("catalog/main.yaml", catalog)], |r| {

@@ -8,6 +8,7 @@ mod support;
 mod approvals;
 mod breakglass;
 mod cli;
+mod command_programs;
 mod expiry;
 mod guards;
 mod history;
