@@ -393,22 +393,6 @@ impl fmt::Display for Code {
     }
 }
 
-/// Where in a user file a finding points.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Location {
-    /// The file, relative to the repository root.
-    pub file: String,
-    /// The field path, such as `grants[1].role`, where known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// The 1-based line, where known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    /// The 1-based column, where known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<usize>,
-}
-
 /// A file that grants nothing, with the first failing check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {
