@@ -192,11 +192,13 @@ impl State {
     fn load(repo: &Path, rev: Option<&str>, now: DateTime<Utc>) -> anyhow::Result<State> {
         let source = Source::open(repo)?;
         let root = source.workdir().unwrap_or_else(|| repo.to_path_buf());
-        let rev = match rev {
-            Some(rev) => rev.to_owned(),
+        // The default names the branch by its full ref, so that a tag called `main` cannot stand
+        // in for the branch; the short name is what people read.
+        let (rev, full_ref) = match rev {
+            Some(rev) => (rev.to_owned(), rev.to_owned()),
             None => default_rev(&source)?,
         };
-        let commit = source.resolve_commit(&rev)?;
+        let commit = source.resolve_commit(&full_ref)?;
         let config_at_rev = source.file_at(&commit, CONFIG_PATH)?.ok_or_else(|| {
             anyhow!(
                 "{CONFIG_PATH} does not exist at {rev} ({}); is this an access repository?",
@@ -521,16 +523,19 @@ fn explain(state: &State, file: &str, format: Format) -> anyhow::Result<Output> 
 }
 
 /// `--rev` by default: the branch that tenure.yaml names at HEAD, or `origin/<branch>`.
-fn default_rev(source: &Source) -> anyhow::Result<String> {
+/// `--rev` by default: the branch that tenure.yaml names at HEAD, or `origin/<branch>` where
+/// there is no local branch. Returns the name to show and the full ref to resolve.
+fn default_rev(source: &Source) -> anyhow::Result<(String, String)> {
     let head = source.resolve_commit("HEAD").context("the repository has no commits at HEAD; pass --rev")?;
     let bytes = source
         .file_at(&head, CONFIG_PATH)?
         .ok_or_else(|| anyhow!("{CONFIG_PATH} does not exist at HEAD; is this an access repository?"))?;
     let config = load::parse_config(&bytes).map_err(|error| load_error(CONFIG_PATH, &error))?;
-    Ok(if source.has_local_branch(&config.branch) {
-        config.branch
+    let branch = config.branch;
+    Ok(if source.has_local_branch(&branch) {
+        (branch.clone(), format!("refs/heads/{branch}"))
     } else {
-        format!("origin/{}", config.branch)
+        (format!("origin/{branch}"), format!("refs/remotes/origin/{branch}"))
     })
 }
 

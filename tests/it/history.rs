@@ -274,6 +274,26 @@ fn the_default_revision_is_the_configured_branch_not_head() {
 }
 
 #[test]
+fn a_tag_named_like_the_branch_does_not_stand_in_for_it() {
+    let r = TestRepo::standard();
+    r.merge("Add alice", "alice", &["carol"], T1, |r| r.write(ALICE, &simple("alice", ONCALL)));
+    let main = r.rev("main");
+    // Someone who may push tags, but not main, points a tag called `main` at a commit where
+    // alice's approved request is gone.
+    r.git(&["checkout", "-q", "-b", "elsewhere"]);
+    r.remove(ALICE);
+    r.commit("Remove alice", T2);
+    r.git(&["tag", "main"]);
+    r.git(&["checkout", "-q", "main"]);
+
+    let run = r.plan(NOW);
+    run.expect_code(0);
+    let v = run.json();
+    assert_eq!(v["commit"], serde_json::json!(main), "the branch, not the tag: {v:#}");
+    assert_changes(&v, vec![grant(ONCALL, "member", "alice", ALICE)]);
+}
+
+#[test]
 fn a_foxtrot_merge_is_judged_on_the_new_first_parent_history() {
     let r = TestRepo::standard();
     let base = r.head();
