@@ -1,4 +1,4 @@
-//! Judging one version of a request file: every check of DESIGN §4, in order,
+//! Judging one version of a request file: every check of docs/rejection-codes.md, in order,
 //! against the trusted policy at the base of its change (rules 3, 4, 5, 7, 12
 //! and 13).
 //!

@@ -1,4 +1,4 @@
-//! The append-only audit log (DESIGN §6): one JSON object per line for every change that
+//! The append-only audit log (docs/audit-log.md): one JSON object per line for every change that
 //! `apply` makes, whether it succeeded or not.
 //!
 //! The log is evidence, so a crash must never make it unreadable: each record goes out in a

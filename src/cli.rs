@@ -1,4 +1,4 @@
-//! The command line, as clap derive types only (DESIGN §4).
+//! The command line, as clap derive types only (docs/cli-contract.md).
 //!
 //! Parsing lives here; what the commands do lives in `engine`. Every command has
 //! an example in its help, since that is where people look first.

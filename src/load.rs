@@ -8,7 +8,7 @@
 //! any depth (serde keeps the last value of a map), merge keys, YAML tags, and structured keys.
 //! The second pass deserializes the types through `serde_path_to_error`, straight from the text
 //! so that line and column survive; for `tenure.yaml` a last check makes sure that the
-//! `kind`-tagged sections are mappings. As DESIGN §2 asks, a file that is not one well-formed
+//! `kind`-tagged sections are mappings. As docs/file-format.md says, a file that is not one well-formed
 //! document within the limits, or that repeats a key, is `invalid-yaml`; anything else refused
 //! is `invalid-field`, with a field path such as `grants[1].role`.
 //!
@@ -115,7 +115,7 @@ fn parse<T>(bytes: &[u8], read: impl FnOnce(&str) -> Result<T, LoadError>) -> Re
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // The parser is a port of C code, and the text comes from whoever opened the pull request.
-    // A panic in it must cost this one file, not the whole run (DESIGN §3 rule 10).
+    // A panic in it must cost this one file, not the whole run (rule 10 in docs/rules.md).
     catch_unwind(AssertUnwindSafe(|| read(text)))
         .unwrap_or_else(|_| Err(yaml_error("the YAML parser failed on this file".to_owned(), None)))
 }
@@ -1364,7 +1364,7 @@ identities:                          # machine identities (service accounts, bot
 
     #[test]
     fn design_request_parses() {
-        let request = parse_request(REQUEST.as_bytes()).expect("DESIGN §2.3 parses");
+        let request = parse_request(REQUEST.as_bytes()).expect("the documented request example parses");
         assert_eq!(request.requester, "alice");
         assert_eq!(request.subjects, ["alice"]);
         assert_eq!(request.justification, "Payments on-call rotation, Q4 (OPS-1234)");
@@ -1380,7 +1380,7 @@ identities:                          # machine identities (service accounts, bot
     #[test]
     fn design_config_parses() {
         use crate::wire::{CountOrPercent, ForgeConfig, ProviderConfig};
-        let config = parse_config(CONFIG.as_bytes()).expect("DESIGN §2.1 parses");
+        let config = parse_config(CONFIG.as_bytes()).expect("the documented tenure.yaml example parses");
         assert_eq!(config.version, 1);
         assert!(matches!(&config.forge, ForgeConfig::Github { repository } if repository == "acme/access"));
         assert_eq!(config.branch, "main");
@@ -1406,7 +1406,7 @@ identities:                          # machine identities (service accounts, bot
 
     #[test]
     fn design_catalog_parses() {
-        let catalog = parse_catalog(CATALOG.as_bytes()).expect("DESIGN §2.2 parses");
+        let catalog = parse_catalog(CATALOG.as_bytes()).expect("the documented catalog example parses");
         assert_eq!(catalog.resources.len(), 1);
         let resource = &catalog.resources[0];
         assert_eq!(resource.id, "gh:team/payments-oncall");

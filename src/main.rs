@@ -1,5 +1,5 @@
 //! The `tenure` binary: parses the command line, runs the command, prints its
-//! output, and maps the result to the exit codes of DESIGN §4.
+//! output, and maps the result to the exit codes of docs/cli-contract.md.
 //!
 //! 0: nothing wrong. 1: tenure answered "no". 2: tenure could not answer.
 //! 3: `plan --detailed-exitcode` found changes.

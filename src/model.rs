@@ -321,7 +321,7 @@ impl fmt::Display for ObjectId {
     }
 }
 
-/// The stable rejection codes of DESIGN §4, in the order in which they are checked.
+/// The stable rejection codes of docs/rejection-codes.md, in the order in which they are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Code {

@@ -208,7 +208,7 @@ fn plan_one_role(
     actual: &[&Tuple],
     plan: &mut Plan,
 ) {
-    // The highest role that any live request wants wins (DESIGN §5).
+    // The highest role that any live request wants wins: one role per subject on GitHub.
     let mut wanted: BTreeMap<&str, (&Tuple, &Vec<Evidence>)> = BTreeMap::new();
     for (tuple, evidence) in desired {
         let rank = |t: &Tuple| managed.kind.role_rank(&t.resource, &t.role);

@@ -1,7 +1,7 @@
 //! Presentation: every command's output as text, JSON, markdown or CSV.
 //!
 //! Pure functions from values to strings. The JSON shapes are a contract
-//! (DESIGN §4 and `docs/cli-contract.md`): fields are only ever added, never
+//! (`docs/cli-contract.md`): fields are only ever added, never
 //! renamed. Text is for people: short, aligned, and with the reason for every
 //! change next to it.
 

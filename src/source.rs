@@ -5,7 +5,7 @@
 //! It must not interpret what it reads: no YAML, no policy, no approvals, no clock. It never
 //! guesses either. A shallow clone, a missing object or a malformed tree is an error, because
 //! the core decides who holds access from this history, and a history that is silently
-//! incomplete would make it trust the wrong commit (DESIGN rule 1).
+//! incomplete would make it trust the wrong commit (rule 1, docs/rules.md).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};

@@ -1,6 +1,6 @@
 #!/bin/sh
 # An example tenure `command` provider: group membership in a directory, simulated by a JSON
-# file. It speaks the protocol of DESIGN §5 and needs only POSIX sh, sed, grep, sort and paste.
+# file. It speaks the protocol of docs/command-provider.md and needs only POSIX sh, sed, grep, sort and paste.
 #
 #   tenure.yaml:  providers:
 #                   ldap: { kind: command, program: examples/plugins/ldap-groups.sh,

@@ -1,4 +1,4 @@
-//! Forges: where the approvals of a change come from (DESIGN rule 2).
+//! Forges: where the approvals of a change come from (rule 2, docs/rules.md).
 //!
 //! A forge turns a change commit into a [`ChangeReview`]: who proposed it, who
 //! approved it, when it was merged, and whether it was reviewed at all. The

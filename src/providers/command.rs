@@ -1,5 +1,5 @@
 //! The `command` provider: an external program manages a system that tenure does not build in
-//! (DESIGN §5).
+//! (docs/command-provider.md).
 //!
 //! `PROGRAM list` reads `{"resources":["group/a",…]}` on stdin and prints `{"grants":[…]}`;
 //! `PROGRAM grant` and `PROGRAM revoke` read one `{"resource","role","subject"}`. Exit 0 is

@@ -1,5 +1,5 @@
 //! Target systems: the adapters that read the grants a system actually holds and apply one
-//! change at a time (DESIGN §5).
+//! change at a time.
 //!
 //! Every provider speaks in full resource ids (`local:group/admins`), while the file and
 //! command providers' JSON carries ids without the provider prefix (`group/admins`). This

@@ -1,4 +1,4 @@
-//! The command line of DESIGN §4 and docs/cli-contract.md: exit codes, apply and its audit log,
+//! The command line of docs/cli-contract.md: exit codes, apply and its audit log,
 //! idempotency, failed changes, report, expiring, explain, check and schema.
 
 use serde_json::{Value, json};

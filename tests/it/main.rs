@@ -1,6 +1,6 @@
 //! Integration tests: real git histories in temporary directories, and the real binary.
 //!
-//! Each module proves one group of DESIGN §3 rules (or the §4 command line) on histories built
+//! Each module proves one group of rules of docs/rules.md (or the command line) on histories built
 //! with the `git` CLI, and asserts on the JSON that `tenure` prints and on its exit codes.
 
 mod support;

@@ -506,7 +506,7 @@ impl Run {
     }
 }
 
-/// One entry of `changes`, reduced to the fields DESIGN §4 fixes.
+/// One entry of `changes`, reduced to the fields docs/cli-contract.md fixes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Change {
     pub action: String,
@@ -634,7 +634,7 @@ pub fn assert_no_guards(v: &Value) {
 }
 
 /// Finds the first value under `key` anywhere in `v` (depth first), for records whose nesting
-/// DESIGN leaves open, such as audit lines.
+/// the contract leaves open, such as audit lines.
 pub fn find_key<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     match v {
         Value::Object(map) => {
