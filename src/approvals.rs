@@ -404,6 +404,9 @@ pub fn judge(
         }
     }
 
+    // Checks run grant by grant, so a later grant can fail an earlier check: the rejection is
+    // the earliest check in code order, and the sort is stable within a code.
+    failures.list.sort_by_key(|failure| failure.code);
     let expires = declared_expiry;
     let outcome = match (failures.list.first(), requester, expires) {
         (None, Some(requester), Some(expires)) => {

@@ -291,6 +291,11 @@ fn a_tag_named_like_the_branch_does_not_stand_in_for_it() {
     let v = run.json();
     assert_eq!(v["commit"], serde_json::json!(main), "the branch, not the tag: {v:#}");
     assert_changes(&v, vec![grant(ONCALL, "member", "alice", ALICE)]);
+
+    // Named explicitly, a branch is still the branch.
+    let run = r.plan_at("main", NOW);
+    run.expect_code(0);
+    assert_eq!(run.json()["commit"], serde_json::json!(main), "--rev main means the branch");
 }
 
 #[test]
