@@ -128,6 +128,46 @@ impl Source {
         self.repo.workdir().map(Path::to_path_buf)
     }
 
+    /// YAML files (`.yaml`, `.yml`, any case) at `commit` outside the top-level directories
+    /// in `skip` and outside hidden directories, with their blob ids, in path order; at most
+    /// `limit` of them. tenure reads nothing else, so these are only ever named, never judged:
+    /// a request put in the wrong place must not pass in silence.
+    pub fn yaml_files_outside(
+        &self,
+        commit: &ObjectId,
+        skip: &[&str],
+        limit: usize,
+    ) -> Result<Vec<(String, ObjectId)>, SourceError> {
+        let commit = self.find_commit(parse_oid(commit, "commit")?)?;
+        let root = self.find_tree(commit.tree_id())?;
+        let mut found = Vec::new();
+        let mut pending: Vec<(String, Tree<'_>)> = vec![(String::new(), root)];
+        while let Some((prefix, tree)) = pending.pop() {
+            for entry in tree.iter() {
+                let Ok(name) = std::str::from_utf8(entry.name_bytes()) else { continue };
+                let path = format!("{prefix}{name}");
+                if entry.filemode() == MODE_TREE {
+                    let hidden = name.starts_with('.');
+                    if !hidden && !(prefix.is_empty() && skip.contains(&name)) {
+                        pending.push((format!("{path}/"), self.find_tree(entry.id())?));
+                    }
+                    continue;
+                }
+                let lower = name.to_ascii_lowercase();
+                let is_yaml = lower.ends_with(".yaml") || lower.ends_with(".yml");
+                if is_yaml && entry.kind() == Some(ObjectType::Blob) && !(prefix.is_empty() && skip.contains(&name)) {
+                    found.push((path, ObjectId(entry.id().to_string())));
+                    if found.len() >= limit {
+                        found.sort();
+                        return Ok(found);
+                    }
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
     /// The blob id that a file on disk would have in git, to compare a working-tree file with
     /// a committed one. `Ok(None)` when the file does not exist.
     pub fn blob_id_of_file(&self, path: &Path) -> Result<Option<ObjectId>, SourceError> {
@@ -248,9 +288,75 @@ impl Source {
         Ok(records)
     }
 
+    /// The watched paths whose entry differs between the trees of two commits, sorted by
+    /// path: what a pull request would change on the branch (`check --pr`). Like
+    /// [`Source::history`], renames are not detected.
+    pub fn tree_changes(
+        &self,
+        from: &ObjectId,
+        to: &ObjectId,
+        watch: &Watch,
+    ) -> Result<Vec<PathChange>, SourceError> {
+        let from = self.find_commit(parse_oid(from, "commit")?)?;
+        let to = self.find_commit(parse_oid(to, "commit")?)?;
+        let root = WatchNode::new(watch);
+        let odb = self.repo.odb()?;
+        let mut walker = Walker {
+            odb: &odb,
+            previous: HashMap::new(),
+            current: HashMap::new(),
+            commit: to.id(),
+            path: String::new(),
+        };
+        let mut changes = Vec::new();
+        if from.tree_id() != to.tree_id() {
+            let new_root = walker.new_side(to.tree_id())?;
+            let old_root = walker.old_side(from.tree_id())?;
+            walker.diff(&root, old_root.data(), new_root.data(), 0, &mut changes)?;
+        }
+        changes.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(changes)
+    }
+
+    /// The best common ancestor of two commits, if they have one.
+    pub fn merge_base(&self, a: &ObjectId, b: &ObjectId) -> Result<Option<ObjectId>, SourceError> {
+        match self.repo.merge_base(parse_oid(a, "commit")?, parse_oid(b, "commit")?) {
+            Ok(id) => Ok(Some(object_id(id))),
+            Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
+            Err(error) => Err(SourceError::Git(error)),
+        }
+    }
+
     /// Reads a blob by id.
     pub fn read_blob(&self, id: &ObjectId) -> Result<Vec<u8>, SourceError> {
         self.blob_bytes(parse_oid(id, "blob")?)
+    }
+
+    /// The parents of a commit, or `None` when the clone does not hold it (the github forge
+    /// asks about pull-request heads, which a squash or rebase merge leaves out).
+    pub fn commit_parents(&self, id: &ObjectId) -> Result<Option<Vec<ObjectId>>, SourceError> {
+        let oid = parse_oid(id, "commit")?;
+        match self.repo.find_commit(oid) {
+            Ok(commit) => Ok(Some(commit.parent_ids().map(object_id).collect())),
+            Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
+            Err(error) => Err(object_error(oid, "commit", &error)),
+        }
+    }
+
+    /// The blob id at `path` in `commit`'s tree; `Ok(None)` when the path holds no blob.
+    pub fn blob_id_at(&self, commit: &ObjectId, path: &str) -> Result<Option<ObjectId>, SourceError> {
+        // git2 panics on a NUL in a name, and `.`/`..`/empty can never name a tree entry.
+        if path.split('/').any(|part| part.is_empty() || part == "." || part == ".." || part.contains('\0')) {
+            return Ok(None);
+        }
+        let commit = self.find_commit(parse_oid(commit, "commit")?)?;
+        let tree = self.find_tree(commit.tree_id())?;
+        match tree.get_path(Path::new(path)) {
+            Ok(entry) if entry.kind() == Some(ObjectType::Blob) => Ok(Some(object_id(entry.id()))),
+            Ok(_) => Ok(None),
+            Err(error) if error.code() == ErrorCode::NotFound => Ok(None),
+            Err(error) => Err(SourceError::Git(error)),
+        }
     }
 
     fn blob_bytes(&self, id: Oid) -> Result<Vec<u8>, SourceError> {
@@ -1104,6 +1210,24 @@ mod tests {
             source.resolve_commit("HEAD:tenure.yaml"),
             Err(SourceError::Object { expected: "commit", .. })
         ));
+    }
+
+    #[test]
+    fn yaml_files_outside_skips_watched_and_hidden_directories() {
+        let repo = TestRepo::new();
+        repo.write("tenure.yaml", "version: 1\n");
+        repo.write("requests/a.yaml", "a\n");
+        repo.write("catalog/c.yaml", "c\n");
+        repo.write("request/typo.yaml", "t\n");
+        repo.write("docs/deep/x.YML", "x\n");
+        repo.write(".github/workflows/ci.yml", "w\n");
+        repo.write("notes.txt", "n\n");
+        let tip = repo.commit("One");
+        let source = repo.source();
+        let found = source.yaml_files_outside(&tip, &["tenure.yaml", "catalog", "requests"], 100).unwrap();
+        let paths: Vec<&str> = found.iter().map(|(path, _)| path.as_str()).collect();
+        assert_eq!(paths, ["docs/deep/x.YML", "request/typo.yaml"]);
+        assert_eq!(source.yaml_files_outside(&tip, &["tenure.yaml", "catalog", "requests"], 1).unwrap().len(), 1);
     }
 
     #[test]

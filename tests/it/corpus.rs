@@ -24,8 +24,8 @@ pub(crate) enum Expect {
     Granted,
     /// Under `requests/` but not a request: a `file-ignored` notice names it.
     FileIgnored,
-    /// Outside `requests/`: never read.
-    Ignored,
+    /// Outside `requests/`: never judged, but a `request-outside-requests` notice names it.
+    Outside,
 }
 
 /// One line of the manifest.
@@ -92,7 +92,7 @@ pub(crate) fn cases() -> Vec<Case> {
         let expect = match words.next() {
             Some("granted") => Expect::Granted,
             Some("file-ignored") => Expect::FileIgnored,
-            Some("ignored") => Expect::Ignored,
+            Some("outside") => Expect::Outside,
             Some(code) if CODES.contains(&code) => Expect::Code(code.to_owned()),
             other => panic!("manifest.txt:{}: unknown expectation {other:?}", number + 1),
         };
@@ -127,13 +127,13 @@ fn the_manifest_lists_every_corpus_file_once() {
     // The corpus covers every kind of outcome, so a broken parser of the manifest cannot pass
     // silently with, say, every case read as `ignored`.
     let all = cases();
-    for kind in ["invalid-yaml", "invalid-field", "granted", "file-ignored", "ignored"] {
+    for kind in ["invalid-yaml", "invalid-field", "granted", "file-ignored", "outside"] {
         assert!(
             all.iter().any(|case| match &case.expect {
                 Expect::Code(code) => code == kind,
                 Expect::Granted => kind == "granted",
                 Expect::FileIgnored => kind == "file-ignored",
-                Expect::Ignored => kind == "ignored",
+                Expect::Outside => kind == "outside",
             }),
             "no case expects {kind}"
         );
@@ -208,7 +208,8 @@ fn every_corpus_case_fails_closed_with_its_code_and_the_run_keeps_going() {
     want_granting.insert(GOOD.to_owned());
     let want_ignored: BTreeSet<String> =
         cases.iter().filter(|case| case.expect == Expect::FileIgnored).map(|case| case.at.clone()).collect();
-    let never_named: Vec<&Case> = cases.iter().filter(|case| case.expect == Expect::Ignored).collect();
+    let want_outside: BTreeSet<String> =
+        cases.iter().filter(|case| case.expect == Expect::Outside).map(|case| case.at.clone()).collect();
 
     for command in ["check", "plan"] {
         let run = r.tenure(&["--now", NOW, "--format", "json", command]);
@@ -234,9 +235,15 @@ fn every_corpus_case_fails_closed_with_its_code_and_the_run_keeps_going() {
             .filter_map(|(_, file)| file)
             .collect();
         assert_eq!(ignored, want_ignored, "{command}: file-ignored notices; whole output:\n{v:#}");
-        let text = v.to_string();
-        for case in &never_named {
-            assert!(!text.contains(&case.at), "{command}: {} is outside requests/ and never read", case.at);
+        let outside: BTreeSet<String> = notices(&v)
+            .into_iter()
+            .filter(|(code, _)| code == "request-outside-requests")
+            .filter_map(|(_, file)| file)
+            .collect();
+        assert_eq!(outside, want_outside, "{command}: misplaced requests are named; whole output:\n{v:#}");
+        for rejection in v["rejected"].as_array().expect("rejected") {
+            let file = rejection["request"].as_str().unwrap_or_default();
+            assert!(!want_outside.contains(file), "{command}: {file} is outside requests/ and never judged");
         }
     }
 
