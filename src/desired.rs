@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 use crate::approvals::{ChangeFacts, Context, Judgement, judge};
 use crate::forge::{ChangeReview, TeamMembers};
 use crate::history::HistoryIndex;
-use crate::model::{Code, CommitRecord, EntryKind, Evidence, Login, Notice, ObjectId, Rejection, Tuple};
+use crate::model::{
+    Code, CommitRecord, EntryKind, Evidence, Login, Notice, ObjectId, Rejection, ResourceId, Tuple,
+};
 use crate::policy::{CONFIG_PATH, Policy, PolicyVersion, Trust, TrustChain, is_request_file};
 use crate::wire::RequestFile;
 
@@ -125,19 +127,29 @@ pub fn evaluate(inputs: Inputs<'_>) -> Evaluation {
                 }
             }
             if live_index == Some(version_index) {
-                let live = judge(
-                    path,
-                    &entry.id,
-                    parsed.as_ref().copied(),
-                    facts,
-                    Context {
-                        base,
-                        base_commit,
-                        current: inputs.current,
-                        teams: inputs.teams,
-                        org_members: inputs.org_members,
-                    },
-                );
+                let reused = match (historical, base, parsed.as_ref()) {
+                    (Some(judgement), Some(base), Ok(request))
+                        if current_agrees(base, inputs.current, request) =>
+                    {
+                        Some(judgement)
+                    }
+                    _ => None,
+                };
+                let live = reused.unwrap_or_else(|| {
+                    judge(
+                        path,
+                        &entry.id,
+                        parsed.as_ref().copied(),
+                        facts,
+                        Context {
+                            base,
+                            base_commit,
+                            current: inputs.current,
+                            teams: inputs.teams,
+                            org_members: inputs.org_members,
+                        },
+                    )
+                });
                 evaluation.live.insert(path.clone(), live);
             }
         }
@@ -186,6 +198,23 @@ pub fn evaluate(inputs: Inputs<'_>) -> Evaluation {
         });
     }
     evaluation
+}
+
+/// Whether judging a request against `current` must give the verdict that judging it against
+/// `base` (as its historical verdict did) gave, so that the live version need not be judged
+/// twice. `judge` reads the current policy only for the provider kind and the roles of each
+/// resource the request names; everything else comes from the base. A resource id that does
+/// not parse is refused before any policy is read.
+fn current_agrees(base: &Policy, current: &Policy, request: &RequestFile) -> bool {
+    std::ptr::eq(base, current)
+        || request.grants.iter().all(|grant| match ResourceId::parse(&grant.resource) {
+            None => true,
+            Some(id) => {
+                base.provider_kind(&id) == current.provider_kind(&id)
+                    && base.resources.get(&id).map(|resource| &resource.roles)
+                        == current.resources.get(&id).map(|resource| &resource.roles)
+            }
+        })
 }
 
 /// Rule 6: the policy at the tip must be the last trusted one, by content.
