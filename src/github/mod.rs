@@ -60,8 +60,20 @@ pub enum GithubError {
         /// GitHub's message.
         message: String,
     },
+    /// GitHub answered a write (PUT or DELETE) with an error status.
+    #[error("GitHub answered {status} to {method} {route}: {message}")]
+    WriteStatus {
+        /// `PUT` or `DELETE`.
+        method: &'static str,
+        /// The route, without the host.
+        route: String,
+        /// The HTTP status.
+        status: u16,
+        /// GitHub's message.
+        message: String,
+    },
     /// The request did not get an answer, or the answer could not be read.
-    #[error("GitHub request GET {route} failed: {detail}")]
+    #[error("GitHub request {route} failed: {detail}")]
     Request {
         /// The route, without the host.
         route: String,
@@ -91,7 +103,7 @@ impl GithubError {
     /// The HTTP status, when GitHub answered with one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            GithubError::Status { status, .. } => Some(*status),
+            GithubError::Status { status, .. } | GithubError::WriteStatus { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -269,6 +281,24 @@ impl Client {
         }
     }
 
+    /// `POST route` with a JSON body, decoded into `T`.
+    pub fn post<T: DeserializeOwned>(&self, route: &str, body: &serde_json::Value) -> Result<T, GithubError> {
+        self.runtime.block_on(async {
+            self.crab.post::<_, T>(route, Some(body)).await.map_err(|error| map_error(route, error))
+        })
+    }
+
+    /// `PATCH route` with a JSON body, decoded into `T`.
+    pub fn patch<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, GithubError> {
+        self.runtime.block_on(async {
+            self.crab.patch::<T, _, _>(route, Some(body)).await.map_err(|error| map_error(route, error))
+        })
+    }
+
     /// Every item of a paginated list, 100 to a page, following `Link: rel="next"` as a
     /// relative path on this API so that the credentials go with every page.
     pub fn all_pages<T: DeserializeOwned>(
@@ -299,6 +329,226 @@ impl Client {
                 items.append(&mut page.take_items());
             }
             Err(GithubError::TooManyPages { route: route.to_owned() })
+        })
+    }
+}
+
+/// One page of a list as GitHub last served it: its `ETag`, its items, and the relative path
+/// of the next page, kept so that a `304 Not Modified` can stand in for the page.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredPage {
+    /// The `ETag` header, sent back as `If-None-Match`.
+    pub etag: String,
+    /// The page's items, as GitHub sent them.
+    pub items: Vec<serde_json::Value>,
+    /// The next page, as a path relative to the API; `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// The pages of earlier runs, by request path, and the pages this run has read.
+#[derive(Debug, Default)]
+pub struct PageCache {
+    /// What earlier runs saw; only ever a source of `If-None-Match` and of bodies on a 304.
+    pub previous: std::collections::BTreeMap<String, StoredPage>,
+    /// Every page read by this run, to be stored for the next.
+    pub current: std::collections::BTreeMap<String, StoredPage>,
+    /// Pages answered `304 Not Modified`.
+    pub not_modified: usize,
+    /// Pages answered with a body.
+    pub fresh: usize,
+}
+
+/// Whether `path` may be used as a request path relative to the API: it must not name
+/// another host (`//host`), and must not smuggle whitespace or control characters into the
+/// request line.
+pub fn is_relative_request_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 2048
+        && path.bytes().all(|b| b.is_ascii_graphic())
+}
+
+impl Client {
+    /// Like [`Client::all_pages`], but each page is its own conditional request: a page seen
+    /// before is asked for with `If-None-Match`, and on `304 Not Modified` its stored body
+    /// stands in. A page that changed answers 200 and its fresh body is used, whatever the
+    /// other pages answered, so the list is always as consistent as GitHub's own pages.
+    pub fn get_pages<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        query: &[(&str, &str)],
+        pages: &mut PageCache,
+    ) -> Result<Vec<T>, GithubError> {
+        let mut path = route.to_owned();
+        for (index, (key, value)) in query
+            .iter()
+            .filter(|(key, _)| *key != "per_page")
+            .chain(std::iter::once(&("per_page", PER_PAGE)))
+            .enumerate()
+        {
+            path.push(if index == 0 { '?' } else { '&' });
+            path.push_str(&encode_component(key));
+            path.push('=');
+            path.push_str(&encode_component(value));
+        }
+        let decode_failed = |detail: String| GithubError::Request { route: strip_query(route), detail };
+        self.runtime.block_on(async {
+            let mut items = Vec::new();
+            for _ in 0..MAX_PAGES {
+                let stored = pages.previous.get(&path);
+                let mut headers = http::HeaderMap::new();
+                if let Some(value) = stored.and_then(|page| http::HeaderValue::from_str(&page.etag).ok()) {
+                    headers.insert(http::header::IF_NONE_MATCH, value);
+                }
+                let response = self
+                    .crab
+                    ._get_with_headers(path.as_str(), Some(headers))
+                    .await
+                    .map_err(|error| map_error(route, error))?;
+                let status = response.status().as_u16();
+                let page = match stored {
+                    Some(stored) if status == 304 => {
+                        pages.not_modified += 1;
+                        stored.clone()
+                    }
+                    _ => {
+                        let etag = response
+                            .headers()
+                            .get(http::header::ETAG)
+                            .and_then(|value| value.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned();
+                        let next = self.next_link(route, response.headers())?;
+                        let text = self.crab.body_to_string(response).await.map_err(|error| {
+                            GithubError::Request { route: strip_query(route), detail: first_line(&error) }
+                        })?;
+                        if !(200..300).contains(&status) {
+                            let message = serde_json::from_str::<serde_json::Value>(&text)
+                                .ok()
+                                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+                                .unwrap_or_default()
+                                .chars()
+                                .take(300)
+                                .collect();
+                            return Err(GithubError::Status { route: strip_query(route), status, message });
+                        }
+                        let list =
+                            serde_json::from_str::<Vec<serde_json::Value>>(&text).map_err(|error| {
+                                decode_failed(format!("the answer is not a JSON list: {error}"))
+                            })?;
+                        pages.fresh += 1;
+                        StoredPage { etag, items: list, next }
+                    }
+                };
+                for item in &page.items {
+                    items.push(
+                        T::deserialize(item)
+                            .map_err(|error| decode_failed(format!("an item of the list: {error}")))?,
+                    );
+                }
+                let next = page.next.clone();
+                // No ETag, nothing to ask with next time.
+                if !page.etag.is_empty() {
+                    pages.current.insert(path.clone(), page);
+                }
+                match next {
+                    Some(next) => path = next,
+                    None => return Ok(items),
+                }
+            }
+            Err(GithubError::TooManyPages { route: route.to_owned() })
+        })
+    }
+
+    /// The `rel="next"` link of a page as a path relative to the API, refusing other hosts.
+    fn next_link(&self, route: &str, headers: &http::HeaderMap) -> Result<Option<String>, GithubError> {
+        let Some(link) = headers.get(http::header::LINK).and_then(|value| value.to_str().ok()) else {
+            return Ok(None);
+        };
+        let Some(target) = link.split(',').find_map(|part| {
+            let mut fields = part.split(';');
+            let target = fields.next()?.trim().strip_prefix('<')?.strip_suffix('>')?;
+            fields.any(|field| field.trim().eq_ignore_ascii_case("rel=\"next\"")).then_some(target)
+        }) else {
+            return Ok(None);
+        };
+        let refused = |next: String| GithubError::CrossHostLink { route: strip_query(route), next };
+        let uri: http::Uri = target.parse().map_err(|_| refused(target.chars().take(100).collect()))?;
+        if let Some(authority) = uri.authority()
+            && !authority.as_str().eq_ignore_ascii_case(&self.authority)
+        {
+            return Err(refused(authority.to_string()));
+        }
+        let path_and_query = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+        let relative = path_and_query.strip_prefix(self.base_path.as_str()).unwrap_or(path_and_query);
+        if !is_relative_request_path(relative) {
+            return Err(refused(relative.chars().take(100).collect()));
+        }
+        Ok(Some(relative.to_owned()))
+    }
+}
+
+/// Percent-encodes a query key or value.
+fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl Client {
+    /// `PUT route` with a JSON body; the status and the decoded answer, if it had one.
+    /// Success statuses are returned, error statuses become [`GithubError::WriteStatus`].
+    pub fn put(
+        &self,
+        route: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, Option<serde_json::Value>), GithubError> {
+        self.write("PUT", route, Some(body))
+    }
+
+    /// `DELETE route`; the status (a 2xx), or [`GithubError::WriteStatus`].
+    pub fn delete(&self, route: &str) -> Result<u16, GithubError> {
+        self.write("DELETE", route, None).map(|(status, _)| status)
+    }
+
+    fn write(
+        &self,
+        method: &'static str,
+        route: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, Option<serde_json::Value>), GithubError> {
+        let failed = |error: octocrab::Error| GithubError::Request {
+            route: format!("{method} {}", strip_query(route)),
+            detail: first_line(&error),
+        };
+        self.runtime.block_on(async {
+            let response = match method {
+                "PUT" => self.crab._put(route, body).await,
+                _ => self.crab._delete(route, body).await,
+            }
+            .map_err(failed)?;
+            let status = response.status().as_u16();
+            let text = self.crab.body_to_string(response).await.map_err(failed)?;
+            let value = serde_json::from_str::<serde_json::Value>(&text).ok();
+            if (200..300).contains(&status) {
+                return Ok((status, value));
+            }
+            let message = value
+                .as_ref()
+                .and_then(|v| v.get("message"))
+                .and_then(|m| m.as_str())
+                .unwrap_or("")
+                .chars()
+                .take(300)
+                .collect();
+            Err(GithubError::WriteStatus { method, route: strip_query(route), status, message })
         })
     }
 }

@@ -12,19 +12,90 @@
 //! provider, which no retry can change, so it is reported as not manageable. The account
 //! tenure acts as is never removed from, or demoted below, org admin: that would lock tenure
 //! out of the org halfway through a run.
+//!
+//! Every list page is a conditional request: its `ETag` and body are kept between runs in a
+//! small file under the trusted cache directory, and a `304 Not Modified`, which does not count
+//! against GitHub's primary rate limit, stands in for a page that did not change. The file only
+//! saves calls: a corrupt, foreign or other-version file is ignored and rebuilt, and a write
+//! needs no invalidation because GitHub's ETag of the changed list changes with it.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{Provider, ProviderError, Wanted, ensure_own};
-use crate::github::{Auth, Client, GithubError, Settings, login_segment, slug_segment};
+use crate::github::{
+    Auth, Client, GithubError, PageCache, Settings, StoredPage, is_relative_request_path, login_segment,
+    slug_segment,
+};
 use crate::model::{ResourceId, Tuple};
 
 /// GitHub asks for at least one second between mutating requests.
 const DEFAULT_WRITE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The ETag file format; a file of another version is ignored and rebuilt.
+const ETAG_VERSION: u32 = 1;
+
+/// The list pages of one provider's organization as GitHub last served them.
+#[derive(serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EtagFile {
+    version: u32,
+    /// The API the pages came from: pages of another GitHub are foreign.
+    api_url: String,
+    org: String,
+    pages: BTreeMap<String, StoredPage>,
+}
+
+/// The ETag file of provider `provider` for organization `org`, inside the cache directory.
+pub fn etag_file_name(provider: &str, org: &str) -> String {
+    format!("github-etags-{provider}--{}.json", org.to_ascii_lowercase())
+}
+
+/// Every field that goes into a request must have a shape that cannot redirect it.
+fn valid_etag_file(file: &EtagFile, api_url: &str, org: &str) -> bool {
+    file.version == ETAG_VERSION
+        && file.api_url == api_url
+        && file.org.eq_ignore_ascii_case(org)
+        && file.pages.iter().all(|(path, page)| {
+            is_relative_request_path(path)
+                && !page.etag.is_empty()
+                && page.etag.len() <= 256
+                && page.etag.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+                && page.next.as_deref().is_none_or(is_relative_request_path)
+        })
+}
+
+/// The stored pages, or none when the file is missing, corrupt, foreign or of another version.
+fn load_pages(path: &Path, api_url: &str, org: &str) -> BTreeMap<String, StoredPage> {
+    let Ok(bytes) = std::fs::read(path) else { return BTreeMap::new() };
+    match serde_json::from_slice::<EtagFile>(&bytes) {
+        Ok(file) if valid_etag_file(&file, api_url, org) => file.pages,
+        _ => {
+            tracing::warn!("the ETag cache {} is not usable; it is ignored and rebuilt", path.display());
+            BTreeMap::new()
+        }
+    }
+}
+
+/// Writes the file atomically: a temporary file beside it, then a rename.
+fn save_pages(path: &Path, file: &EtagFile) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let temporary = path.with_extension(format!("json.tmp-{}", std::process::id()));
+    let bytes = serde_json::to_vec(file).map_err(std::io::Error::other)?;
+    let mut out = std::fs::File::create(&temporary)?;
+    out.write_all(&bytes).and_then(|()| out.sync_all())?;
+    drop(out);
+    std::fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
+}
 
 /// A GitHub organization's teams, repositories and members.
 pub struct GithubProvider {
@@ -38,6 +109,10 @@ pub struct GithubProvider {
     /// Repository invitations seen by the last read: `(repo, login lower-case)` → (id, expired).
     repo_invitations: BTreeMap<(String, String), (u64, bool)>,
     calls: usize,
+    /// List pages by request path: those of earlier runs and those read now.
+    pages: PageCache,
+    /// Where the pages are kept between runs; `None` for no cache.
+    etag_path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for GithubProvider {
@@ -85,10 +160,12 @@ struct OrgInvitation {
 
 impl GithubProvider {
     /// The provider `name` for organization `org`, with credentials from the environment.
+    /// List pages are kept between runs in `cache_dir`, a directory the caller trusts.
     pub fn open(
         name: &str,
         org: &str,
         write_interval: Option<&str>,
+        cache_dir: Option<&Path>,
     ) -> Result<GithubProvider, ProviderError> {
         let config = |detail: String| ProviderError::Config { name: name.to_owned(), detail };
         if !crate::model::is_valid_login(org) {
@@ -109,6 +186,9 @@ impl GithubProvider {
         let settings = Settings::from_env().map_err(|error| github_error(name, "connect", error))?;
         let token = matches!(settings.auth, Auth::Token(_));
         let client = Client::connect(settings, org).map_err(|error| github_error(name, "connect", error))?;
+        let etag_path = cache_dir.map(|dir| dir.join(etag_file_name(name, org)));
+        let previous =
+            etag_path.as_deref().map(|path| load_pages(path, client.api_url(), org)).unwrap_or_default();
         let mut provider = GithubProvider {
             name: name.to_owned(),
             org: org.to_owned(),
@@ -118,6 +198,8 @@ impl GithubProvider {
             acting: None,
             repo_invitations: BTreeMap::new(),
             calls: 0,
+            pages: PageCache { previous, ..PageCache::default() },
+            etag_path,
         };
         if token {
             provider.calls += 1;
@@ -139,8 +221,23 @@ impl GithubProvider {
     ) -> Result<Vec<T>, ProviderError> {
         self.calls += 1;
         self.client
-            .all_pages(route, query)
+            .get_pages(route, query, &mut self.pages)
             .map_err(|error| github_error(&self.name, format!("list {route}"), error))
+    }
+
+    /// Keeps the pages read so far for the next run; pages no longer read are dropped, so the
+    /// file tracks the resources being managed. A failure only costs calls next time.
+    fn save_pages(&self) {
+        let Some(path) = &self.etag_path else { return };
+        let file = EtagFile {
+            version: ETAG_VERSION,
+            api_url: self.client.api_url().to_owned(),
+            org: self.org.clone(),
+            pages: self.pages.current.clone(),
+        };
+        if let Err(error) = save_pages(path, &file) {
+            tracing::warn!("cannot write the ETag cache {}: {error}", path.display());
+        }
     }
 
     fn read_one(
@@ -341,7 +438,13 @@ impl GithubProvider {
 
 impl Drop for GithubProvider {
     fn drop(&mut self) {
-        tracing::debug!(provider = %self.name, calls = self.calls, "github provider API calls");
+        tracing::debug!(
+            provider = %self.name,
+            calls = self.calls,
+            pages_not_modified = self.pages.not_modified,
+            pages_fresh = self.pages.fresh,
+            "github provider API calls"
+        );
     }
 }
 
@@ -353,6 +456,7 @@ impl Provider for GithubProvider {
         for local in wanted.locals() {
             self.read_one(local, &mut found)?;
         }
+        self.save_pages();
         let mut tuples: Vec<Tuple> = found
             .iter()
             .filter_map(|(resource, role, subject)| wanted.tuple(resource, role, subject))
@@ -411,6 +515,54 @@ fn github_error(name: &str, action: impl Into<String>, error: GithubError) -> Pr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn etag_file() -> EtagFile {
+        let page = StoredPage {
+            etag: "W/\"abc\"".into(),
+            items: vec![serde_json::json!({"login": "a1"})],
+            next: Some("/orgs/acme/members?page=2&per_page=100".into()),
+        };
+        EtagFile {
+            version: ETAG_VERSION,
+            api_url: "https://api.github.com".into(),
+            org: "acme".into(),
+            pages: BTreeMap::from([("/orgs/acme/members?role=admin&per_page=100".to_owned(), page)]),
+        }
+    }
+
+    #[test]
+    fn the_etag_file_is_validated_on_read() {
+        assert!(valid_etag_file(&etag_file(), "https://api.github.com", "ACME"));
+        assert!(!valid_etag_file(&etag_file(), "https://ghe.example.com/api/v3", "acme"), "foreign API");
+        assert!(!valid_etag_file(&etag_file(), "https://api.github.com", "other"), "foreign org");
+        let mut old = etag_file();
+        old.version = 0;
+        assert!(!valid_etag_file(&old, "https://api.github.com", "acme"));
+        for next in ["//evil.example/x", "https://evil.example/x", "/a b", "/a\r\nX-Evil: 1"] {
+            let mut bad = etag_file();
+            bad.pages.values_mut().for_each(|page| page.next = Some(next.into()));
+            assert!(!valid_etag_file(&bad, "https://api.github.com", "acme"), "{next:?}");
+        }
+        let mut bad_etag = etag_file();
+        bad_etag.pages.values_mut().for_each(|page| page.etag = "\"a\"\r\nX-Evil: 1".into());
+        assert!(!valid_etag_file(&bad_etag, "https://api.github.com", "acme"));
+        let mut bad_key = etag_file();
+        let page = bad_key.pages.pop_first().unwrap().1;
+        bad_key.pages.insert("//evil.example/orgs".into(), page);
+        assert!(!valid_etag_file(&bad_key, "https://api.github.com", "acme"));
+    }
+
+    #[test]
+    fn the_etag_file_round_trips_and_garbage_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join(etag_file_name("gh", "ACME"));
+        assert!(path.ends_with("github-etags-gh--acme.json"));
+        assert!(load_pages(&path, "https://api.github.com", "acme").is_empty(), "missing");
+        save_pages(&path, &etag_file()).unwrap();
+        assert_eq!(load_pages(&path, "https://api.github.com", "acme"), etag_file().pages);
+        std::fs::write(&path, b"{ not json").unwrap();
+        assert!(load_pages(&path, "https://api.github.com", "acme").is_empty());
+    }
 
     #[test]
     fn repository_roles_read_in_the_write_vocabulary() {

@@ -490,3 +490,150 @@ fn every_page_of_a_list_is_read_and_counted() {
     assert_eq!(fake.count(fake_github::TEAM_MEMBERS), 2 + 1, "two pages for oncall, one for strict");
     assert_eq!(fake.unauthenticated(), 0, "the token went with every page");
 }
+
+// ---- ETags: conditional list requests, kept between runs (docs/github-provider.md#etags) ----
+
+const ETAG_FILE: &str = "github-etags-gh--acme.json";
+
+/// A fake with drift that only the stored bodies can explain: `a3` sits on page 2 of
+/// oncall, and `mallory` is in the exclusive team `strict`.
+fn etag_setup() -> (TestRepo, FakeGithub) {
+    let repo = repo();
+    let fake = fake();
+    fake.set_page_size(2);
+    fake.team("acme", "oncall", &[("a1", "member", false), ("a2", "member", false), ("a3", "member", false)]);
+    fake.team("acme", "strict", &[("ops-bot", "member", false), ("mallory", "member", false)]);
+    request(&repo, "a", &["a1", "a2", "a3", "bob"], &[("gh:team/oncall", "member")], EXPIRES, T1);
+    (repo, fake)
+}
+
+/// A plan with the cache directory `cache` inside the repository's working tree.
+fn plan_cached(repo: &TestRepo, fake: &FakeGithub, cache: &str) -> Value {
+    let cache = repo.path(cache).to_string_lossy().into_owned();
+    let out = run(repo, fake, &["--now", NOW, "--cache", cache.as_str(), "--format", "json", "plan"]);
+    assert!(out.code == 0 || out.code == 1, "{}", out.all_output());
+    out.json()
+}
+
+/// GETs of list pages: every request but `GET /user`.
+fn list_requests(fake: &FakeGithub) -> usize {
+    let counts = fake.counts();
+    counts.iter().filter(|(route, _)| route.starts_with("GET ")).map(|(_, n)| *n).sum::<usize>()
+        - fake.count(fake_github::USER)
+}
+
+fn expected_etag_changes() -> Vec<(String, String, String, String)> {
+    let mut expected = vec![
+        ("grant".to_owned(), "gh:team/oncall".to_owned(), "member".to_owned(), "bob".to_owned()),
+        ("revoke".to_owned(), "gh:team/strict".to_owned(), "member".to_owned(), "mallory".to_owned()),
+    ];
+    expected.sort();
+    expected
+}
+
+fn sorted(mut list: Vec<(String, String, String, String)>) -> Vec<(String, String, String, String)> {
+    list.sort();
+    list
+}
+
+#[test]
+fn a_second_no_change_run_gets_304_for_every_list_page_and_plans_the_same() {
+    let (repo, fake) = etag_setup();
+    fake.reset_counts();
+    let first = plan_cached(&repo, &fake, ".tenure-cache");
+    assert_eq!(sorted(changes(&first)), expected_etag_changes());
+    assert_eq!(fake.not_modified(), 0, "a cold cache sends no If-None-Match");
+    let pages = list_requests(&fake);
+    assert!(pages >= 9, "two pages for oncall at least: {:?}", fake.counts());
+    assert!(repo.path(&format!(".tenure-cache/{ETAG_FILE}")).is_file());
+
+    fake.reset_counts();
+    let second = plan_cached(&repo, &fake, ".tenure-cache");
+    assert_eq!(list_requests(&fake), pages, "the same pages are asked for: {:?}", fake.log());
+    assert_eq!(fake.not_modified(), pages, "every list page is a 304: {:?}", fake.log());
+    // The stored bodies stand in: page 2 of oncall (a3), mallory, and the org's admin.
+    assert_eq!(second["changes"], first["changes"]);
+    assert_eq!(fake.unauthenticated(), 0);
+
+    let text = std::fs::read_to_string(repo.path(&format!(".tenure-cache/{ETAG_FILE}"))).unwrap();
+    assert!(!text.contains(fake_github::TOKEN), "no token in the ETag cache");
+}
+
+#[test]
+fn a_change_on_a_later_page_is_read_even_when_page_one_is_not_modified() {
+    let (repo, fake) = etag_setup();
+    plan_cached(&repo, &fake, ".tenure-cache");
+    // Page 1 (a1, a2) stays the same; page 2 changes from a3 to a4.
+    fake.team("acme", "oncall", &[("a1", "member", false), ("a2", "member", false), ("a4", "member", false)]);
+    fake.reset_counts();
+    let plan = plan_cached(&repo, &fake, ".tenure-cache");
+    let pages = list_requests(&fake);
+    assert_eq!(fake.not_modified(), pages - 1, "only page 2 of oncall is a 200: {:?}", fake.log());
+    let mut expected = expected_etag_changes();
+    expected.push(("grant".to_owned(), "gh:team/oncall".to_owned(), "member".to_owned(), "a3".to_owned()));
+    expected.sort();
+    assert_eq!(sorted(changes(&plan)), expected, "a3 is gone on GitHub");
+
+    // A write on GitHub changes the list's ETag: the next read sees it without invalidation.
+    fake.team("acme", "strict", &[("ops-bot", "member", false)]);
+    fake.reset_counts();
+    let plan = plan_cached(&repo, &fake, ".tenure-cache");
+    assert_eq!(fake.not_modified(), list_requests(&fake) - 1, "{:?}", fake.log());
+    assert!(!changes(&plan).iter().any(|change| change.3 == "mallory"), "{plan}");
+}
+
+#[test]
+fn a_corrupt_or_foreign_etag_cache_is_ignored_and_rebuilt() {
+    let (repo, fake) = etag_setup();
+    plan_cached(&repo, &fake, ".tenure-cache");
+    let path = repo.path(&format!(".tenure-cache/{ETAG_FILE}"));
+    let good = std::fs::read_to_string(&path).unwrap();
+    let mut file: Value = serde_json::from_str(&good).unwrap();
+
+    let mut foreign = file.clone();
+    foreign["api_url"] = Value::from("https://ghe.example.com/api/v3");
+    let mut other_version = file.clone();
+    other_version["version"] = Value::from(999);
+    // A stored `next` that would send the token to another host.
+    let mut redirected = file.clone();
+    for page in file["pages"].as_object_mut().unwrap().values_mut() {
+        page["items"] = Value::Array(Vec::new());
+    }
+    let emptied_but_valid = file;
+    for page in redirected["pages"].as_object_mut().unwrap().values_mut() {
+        page["next"] = Value::from("//evil.example/steal");
+    }
+    for bad in
+        ["{ not json".to_owned(), foreign.to_string(), other_version.to_string(), redirected.to_string()]
+    {
+        std::fs::write(&path, &bad).unwrap();
+        fake.reset_counts();
+        let plan = plan_cached(&repo, &fake, ".tenure-cache");
+        assert_eq!(fake.not_modified(), 0, "{bad:.80}: {:?}", fake.log());
+        assert_eq!(sorted(changes(&plan)), expected_etag_changes(), "{bad:.80}");
+        assert!(fake.log().iter().all(|line| !line.contains("evil")), "{:?}", fake.log());
+        let rebuilt: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(rebuilt["version"], 1, "the file is rebuilt");
+    }
+    // The check is on shape, not content: a well-formed file is what 304 answers stand on,
+    // which is why a committed one is never read (next test). This shows the bodies are used.
+    std::fs::write(&path, emptied_but_valid.to_string()).unwrap();
+    let cache = repo.path(".tenure-cache").to_string_lossy().into_owned();
+    let out = run(&repo, &fake, &["--now", NOW, "--cache", cache.as_str(), "--format", "json", "plan"]);
+    assert!(out.all_output().contains("no admins"), "{}", out.all_output());
+}
+
+#[test]
+fn an_etag_cache_committed_to_the_repository_is_not_used() {
+    let (repo, fake) = etag_setup();
+    plan_cached(&repo, &fake, "etags");
+    let path = repo.path(&format!("etags/{ETAG_FILE}"));
+    assert!(path.is_file());
+    repo.commit("Commit the cache", T2);
+    let committed = std::fs::read_to_string(&path).unwrap();
+    fake.reset_counts();
+    let plan = plan_cached(&repo, &fake, "etags");
+    assert_eq!(fake.not_modified(), 0, "no If-None-Match from a committed file: {:?}", fake.log());
+    assert_eq!(sorted(changes(&plan)), expected_etag_changes());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), committed, "nor is it written");
+}
