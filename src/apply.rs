@@ -4,7 +4,9 @@
 //! It never recomputes or reorders the plan. A failed change is recorded and the
 //! rest go on (rule 10); the caller turns any failure into exit 1. The audit
 //! line is written after each attempt, so the log shows every change that was
-//! tried, including the ones that failed.
+//! tried, including the ones that failed. The caller holds the run's locks
+//! (`lock`) from before the providers were read until this returns, so no other
+//! apply changes the same state or chains onto the same log meanwhile.
 
 use std::collections::BTreeMap;
 

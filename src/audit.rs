@@ -1,20 +1,33 @@
 //! The append-only audit log (docs/audit-log.md): one JSON object per line for every change that
-//! `apply` makes, whether it succeeded or not.
+//! `apply` makes, whether it succeeded or not, each line chained to the one before it.
 //!
 //! The log is evidence, so a crash must never make it unreadable: each record goes out in a
 //! single write followed by `sync_data`, and if the file ends in the middle of a line (a crash
 //! during an earlier write), the next record starts on a fresh line so that every later line is
 //! still valid JSON on its own. Records hold what the plan and the providers report, which by
 //! construction never carries secrets.
+//!
+//! Every line starts with `prev`, the hex SHA-256 of the bytes of the line before it (a torn
+//! line included, so the chain runs unbroken over a crash), or [`GENESIS`] on the first line.
+//! Editing, deleting, inserting or reordering any line but the last then breaks the chain, which
+//! [`verify`] finds. A chain cannot tell a log cut short, or rewritten whole, from an honest one;
+//! the head hash that `verify` prints is what to keep elsewhere for that.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use crate::model::{Evidence, ObjectId};
+
+/// The `prev` of a log's first line.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// How far back [`AuditLog::append`] reads at a time to find the start of the last line.
+const TAIL_BLOCK: u64 = 8 * 1024;
 
 /// One line of the audit log.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -115,35 +128,244 @@ impl AuditLog {
         &self.path
     }
 
-    /// Appends `record` as one line and makes it durable before returning.
+    /// Appends `record` as one line, chained to the line before it, and makes it durable
+    /// before returning.
     pub fn append(&mut self, record: &AuditRecord) -> Result<(), AuditError> {
-        let mut line = serde_json::to_vec(record)
+        // Read on every append rather than kept from the last one, so that a failed write earlier
+        // in this run cannot glue two records together or fork the chain.
+        let (prev, torn) = self.tail().map_err(|source| self.io_error("read", source))?;
+        let mut line = serde_json::to_vec(&Chained { prev: &prev, record })
             .map_err(|source| AuditError::Encode { path: self.path.clone(), source })?;
         line.push(b'\n');
-        // Checked on every append rather than once at open, so that a failed write earlier in
-        // this run, or another writer, cannot glue two records together.
-        let torn = self.ends_mid_line().map_err(|source| self.io_error("read", source))?;
         let buffer = if torn { [b"\n".as_slice(), &line].concat() } else { line };
         self.file.write_all(&buffer).map_err(|source| self.io_error("append to", source))?;
         self.file.flush().map_err(|source| self.io_error("flush", source))?;
         self.file.sync_data().map_err(|source| self.io_error("sync", source))
     }
 
-    fn ends_mid_line(&mut self) -> io::Result<bool> {
+    /// The hash of the last line, complete or torn ([`GENESIS`] for an empty log), and whether
+    /// the file ends in the middle of that line.
+    fn tail(&mut self) -> io::Result<(String, bool)> {
         let length = self.file.metadata()?.len();
         if length == 0 {
-            return Ok(false);
+            return Ok((GENESIS.to_owned(), false));
         }
-        // Appends ignore the cursor, so moving it to read the last byte is harmless.
-        self.file.seek(SeekFrom::Start(length - 1))?;
+        // Appends ignore the cursor, so moving it to read is harmless.
         let mut last = [0u8; 1];
+        self.file.seek(SeekFrom::Start(length - 1))?;
         self.file.read_exact(&mut last)?;
-        Ok(last[0] != b'\n')
+        let torn = last[0] != b'\n';
+        let end = if torn { length } else { length - 1 };
+        // Only the last line is needed, so read backwards to its start rather than reading the
+        // whole log, which grows for as long as tenure runs.
+        let mut line: Vec<u8> = Vec::new();
+        let mut position = end;
+        while position > 0 {
+            let size = TAIL_BLOCK.min(position);
+            position -= size;
+            let mut block = vec![0u8; size as usize];
+            self.file.seek(SeekFrom::Start(position))?;
+            self.file.read_exact(&mut block)?;
+            let newline = block.iter().rposition(|&b| b == b'\n');
+            block.extend_from_slice(&line);
+            line = block;
+            if let Some(newline) = newline {
+                line.drain(..=newline);
+                break;
+            }
+        }
+        Ok((line_hash(&line), torn))
     }
 
     fn io_error(&self, action: &'static str, source: io::Error) -> AuditError {
         AuditError::Io { action, path: self.path.clone(), source }
     }
+}
+
+/// A record as it is written: its link to the line before, then its fields.
+#[derive(serde::Serialize)]
+struct Chained<'a> {
+    prev: &'a str,
+    #[serde(flatten)]
+    record: &'a AuditRecord,
+}
+
+/// The hex SHA-256 of one line's bytes, without its newline: what the next line's `prev` holds.
+pub fn line_hash(line: &[u8]) -> String {
+    Sha256::digest(line).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    /// The log, as given (lossily, where it is not UTF-8).
+    pub path: String,
+    /// Whether the chain holds from the first line to the last.
+    pub ok: bool,
+    /// Lines read and found sound (torn lines included), up to the first broken one.
+    pub lines: usize,
+    /// Of those, the complete records.
+    pub records: usize,
+    /// Lines that a crash cut short, which the chain covers like any other.
+    pub torn: Vec<TornLine>,
+    /// The first line that breaks the chain, if any.
+    pub broken: Option<BrokenLine>,
+    /// The hash of the last sound line ([`GENESIS`] for an empty log): the `prev` of the next
+    /// record. Kept elsewhere, it shows later whether the log was cut short or rewritten.
+    pub head: String,
+}
+
+/// A line that a crash cut short.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TornLine {
+    /// Its number, from 1.
+    pub line: usize,
+    /// Its length in bytes.
+    pub bytes: usize,
+    /// Whether it is the file's unterminated end, which the next `apply` closes.
+    pub at_end: bool,
+    /// Why it is not a record.
+    pub detail: String,
+}
+
+/// The first line that breaks the chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BrokenLine {
+    /// Its number, from 1.
+    pub line: usize,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Verification {
+    /// The report for people.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for torn in &self.torn {
+            let place = if torn.at_end {
+                "the unterminated end of the file; the next apply starts a fresh line after it"
+            } else {
+                "the next line chains to it, so nothing was lost after it"
+            };
+            out.push_str(&format!(
+                "line {}: a torn record left by a crash mid-write ({} bytes, {}); {place}\n",
+                torn.line, torn.bytes, torn.detail
+            ));
+        }
+        match &self.broken {
+            Some(broken) => out.push_str(&format!(
+                "{}: the chain is BROKEN at line {}: {}\n{} line(s) before it verified\n",
+                self.path, broken.line, broken.reason, self.lines
+            )),
+            None => out.push_str(&format!(
+                "{}: {} line(s) verified ({} record(s), {} torn); the chain is intact\nhead: {}\n",
+                self.path,
+                self.lines,
+                self.records,
+                self.torn.len(),
+                self.head
+            )),
+        }
+        out
+    }
+}
+
+/// Checks the chain of the log at `path` and that every complete line is a record: a JSON
+/// object with a `prev`, a `time` and a `run_id`. Stops at the first broken line. A line that
+/// is not JSON at all is what a crash mid-write leaves; it is reported as torn, and passes as
+/// long as the chain runs over it. An `Err` means the file could not be read.
+pub fn verify(path: &Path) -> Result<Verification, AuditError> {
+    let io = |source| AuditError::Io { action: "read", path: path.to_owned(), source };
+    let mut reader = BufReader::new(File::open(path).map_err(io)?);
+    let mut report = Verification {
+        path: path.to_string_lossy().into_owned(),
+        ok: true,
+        lines: 0,
+        records: 0,
+        torn: Vec::new(),
+        broken: None,
+        head: GENESIS.to_owned(),
+    };
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        if reader.read_until(b'\n', &mut buffer).map_err(io)? == 0 {
+            break;
+        }
+        let terminated = buffer.last() == Some(&b'\n');
+        if terminated {
+            buffer.pop();
+        }
+        let number = report.lines + 1;
+        match check_line(&buffer, &report.head, number) {
+            Ok(None) => report.records += 1,
+            Ok(Some(detail)) => {
+                report.torn.push(TornLine { line: number, bytes: buffer.len(), at_end: !terminated, detail })
+            }
+            Err(reason) => {
+                report.ok = false;
+                report.broken = Some(BrokenLine { line: number, reason });
+                break;
+            }
+        }
+        report.lines = number;
+        report.head = line_hash(&buffer);
+    }
+    Ok(report)
+}
+
+/// `Ok(None)` for a sound record, `Ok(Some(why))` for a torn line, `Err(why)` for a break.
+fn check_line(line: &[u8], expected: &str, number: usize) -> Result<Option<String>, String> {
+    let value: serde_json::Value = match serde_json::from_slice(line) {
+        Ok(value) => value,
+        Err(error) => {
+            // A torn line long enough to hold its own `prev` must still chain: otherwise any
+            // line could be swapped for garbage that passes as torn.
+            if let Some(prev) = line.strip_prefix(b"{\"prev\":\"").and_then(|rest| rest.get(..64))
+                && prev != expected.as_bytes()
+            {
+                return Err(format!(
+                    "it is cut short, and its `prev` {} is not the hash of line {} ({expected})",
+                    String::from_utf8_lossy(prev),
+                    number - 1
+                ));
+            }
+            return Ok(Some(format!("not valid JSON: {error}")));
+        }
+    };
+    let Some(object) = value.as_object() else {
+        return Err("it is JSON, but not an object".to_owned());
+    };
+    let Some(prev) = object.get("prev").and_then(serde_json::Value::as_str) else {
+        return Err("it has no `prev` string, so it is not part of the chain".to_owned());
+    };
+    if prev != expected {
+        return Err(if number == 1 {
+            format!(
+                "the first line's `prev` should be the genesis value {GENESIS}, but is {prev}: \
+                 lines were removed from the start of the log"
+            )
+        } else if prev == GENESIS {
+            format!(
+                "its `prev` is the genesis value of a first line, but it is line {number}: \
+                 lines before it were removed, or two logs were joined"
+            )
+        } else {
+            let before = number - 1;
+            format!(
+                "its `prev` is {prev}, but the hash of line {before} is {expected}: line {before} \
+                 was edited, or lines were deleted, inserted or moved here"
+            )
+        });
+    }
+    let time = object.get("time").and_then(serde_json::Value::as_str);
+    if time.is_none_or(|time| DateTime::parse_from_rfc3339(time).is_err()) {
+        return Err("it has no RFC 3339 `time`".to_owned());
+    }
+    if !object.get("run_id").is_some_and(serde_json::Value::is_string) {
+        return Err("it has no `run_id`".to_owned());
+    }
+    Ok(None)
 }
 
 /// A run id that is unique without a random number generator: the time in microseconds, the
@@ -256,6 +478,110 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(all[index]).unwrap();
         }
         assert!(all[2].contains("\"bob\"") && all[3].contains("\"carol\""));
+    }
+
+    fn raw_lines(path: &Path) -> Vec<Vec<u8>> {
+        fs::read(path).unwrap().split(|&b| b == b'\n').map(<[u8]>::to_vec).collect()
+    }
+
+    #[test]
+    fn each_line_chains_to_the_bytes_of_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        // Longer than one tail block, so that finding the last line must read back more than once.
+        let mut long = record("alice", "ok");
+        if let Some(evidence) = long.evidence.as_mut() {
+            evidence.justification = "x".repeat(3 * TAIL_BLOCK as usize);
+        }
+        log.append(&long).unwrap();
+        log.append(&record("bob", "ok")).unwrap();
+        AuditLog::open(&path).unwrap().append(&record("carol", "error")).unwrap();
+        let raw = raw_lines(&path);
+        let parsed = lines(&path);
+        assert_eq!(parsed[0]["prev"], GENESIS);
+        assert_eq!(parsed[1]["prev"], line_hash(&raw[0]));
+        assert_eq!(parsed[2]["prev"], line_hash(&raw[1]));
+        assert!(String::from_utf8_lossy(&raw[0]).starts_with("{\"prev\":"), "prev comes first");
+
+        let report = verify(&path).unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!((report.lines, report.records), (3, 3));
+        assert_eq!(report.head, line_hash(&raw[2]));
+        assert!(report.text().contains("3 line(s) verified"), "{}", report.text());
+    }
+
+    #[test]
+    fn line_hash_is_sha256_in_lowercase_hex() {
+        assert_eq!(line_hash(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(line_hash(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn verify_reports_the_first_break() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        for subject in ["alice", "bob", "carol", "dan"] {
+            log.append(&record(subject, "ok")).unwrap();
+        }
+        let original = fs::read_to_string(&path).unwrap();
+        let all: Vec<&str> = original.lines().collect();
+        let cases: Vec<(String, usize)> = vec![
+            ([all[0].replace("alice", "mallory").as_str(), all[1], all[2], all[3]].join("\n"), 2),
+            ([all[0], all[2], all[3]].join("\n"), 2),
+            ([all[0], all[2], all[1], all[3]].join("\n"), 2),
+            ([all[0], all[1], all[2], all[1], all[3]].join("\n"), 4),
+            ([all[1], all[2], all[3]].join("\n"), 1),
+            ([all[0], "[1,2]", all[1]].join("\n"), 2),
+            (original.replacen("\"time\":\"2026-03-01T12:00:00Z\"", "\"time\":\"noon\"", 1), 1),
+        ];
+        for (text, line) in cases {
+            fs::write(&path, format!("{}\n", text.trim_end())).unwrap();
+            let report = verify(&path).unwrap();
+            assert!(!report.ok, "{text}");
+            assert_eq!(report.broken.as_ref().map(|broken| broken.line), Some(line), "{report:?}");
+            assert_eq!(report.lines, line - 1);
+            assert!(report.text().contains("BROKEN"), "{}", report.text());
+        }
+    }
+
+    #[test]
+    fn a_torn_line_is_chained_over_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        AuditLog::open(&path).unwrap().append(&record("alice", "ok")).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        // Cut inside a multi-byte character, as a crash may.
+        file.write_all("{\"prev\":\"0".as_bytes()).unwrap();
+        file.write_all(&"é".as_bytes()[..1]).unwrap();
+        drop(file);
+
+        let report = verify(&path).unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.torn.len(), 1);
+        assert_eq!((report.torn[0].line, report.torn[0].at_end), (2, true));
+
+        AuditLog::open(&path).unwrap().append(&record("bob", "ok")).unwrap();
+        let raw = raw_lines(&path);
+        let parsed: serde_json::Value = serde_json::from_slice(&raw[2]).unwrap();
+        assert_eq!(parsed["prev"], line_hash(&raw[1]));
+        let report = verify(&path).unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!((report.lines, report.records), (3, 2));
+        assert_eq!((report.torn[0].line, report.torn[0].at_end), (2, false));
+        assert!(report.text().contains("line 2: a torn record"), "{}", report.text());
+    }
+
+    #[test]
+    fn an_empty_log_verifies_with_the_genesis_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        AuditLog::open(&path).unwrap();
+        let report = verify(&path).unwrap();
+        assert!(report.ok);
+        assert_eq!((report.lines, report.head.as_str()), (0, GENESIS));
+        assert!(matches!(verify(&dir.path().join("missing")), Err(AuditError::Io { .. })));
     }
 
     #[test]

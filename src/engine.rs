@@ -12,9 +12,10 @@ use anyhow::{Context as _, anyhow, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::approvals::Judgement;
-use crate::cli::{Cli, Command, FormatArg};
+use crate::cli::{AuditCommand, Cli, Command, FormatArg};
 use crate::desired::{self, Evaluation, Inputs, Parsed};
 use crate::forge::git::GitForge;
+use crate::forge::github::{GithubForge, LocalRepo};
 use crate::forge::{ChangeReview, Forge, ReviewStatus, TeamMembers};
 use crate::history::{HistoryIndex, blob_ids};
 use crate::load::{self, LoadError};
@@ -23,6 +24,7 @@ use crate::plan::{self, Managed, Plan, PlanInputs};
 use crate::policy::{self, CONFIG_PATH, Policy, PolicyProblem, PolicyVersion, is_catalog_file};
 use crate::providers::{self, Provider};
 use crate::render::{self, ApprovedFile, Format, GrantRow, Header, PlanView};
+use crate::shard::Shard;
 use crate::source::{Source, Watch};
 use crate::wire::{CatalogFile, ConfigFile, ManageMode};
 use crate::{apply, schema};
@@ -62,7 +64,18 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
     if let Command::Schema { name } = &cli.command {
         return schema_command(name.as_deref());
     }
-    if format == Format::Csv && !matches!(cli.command, Command::Report | Command::Expiring { .. }) {
+    if let Command::Init(args) = &cli.command {
+        return init_command(args);
+    }
+    if let Command::Completions { shell } = &cli.command {
+        return Ok(completions_command(*shell));
+    }
+    if let Command::Audit(AuditCommand::Verify { audit }) = &cli.command {
+        return audit_verify(audit, format);
+    }
+    if format == Format::Csv
+        && !matches!(cli.command, Command::Report { metrics: false, .. } | Command::Expiring { .. })
+    {
         bail!("--format csv is only for `report` and `expiring`");
     }
     let now = match &cli.global.now {
@@ -70,9 +83,16 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
         None => wall_clock,
     };
     let repo = cli.global.repo.clone().unwrap_or_else(|| PathBuf::from("."));
-    let state = State::load(&repo, cli.global.rev.as_deref(), now)?;
+    let shard = Shard::new(&cli.global.only)?;
+    let pull = match &cli.command {
+        Command::Check { pr, .. } => pr::requested(*pr)?,
+        _ => None,
+    };
+    let forge_run = ForgeRun { cache_dir: &cli.global.cache, wall_clock, pull };
+    let state = State::load(&repo, cli.global.rev.as_deref(), now, shard, forge_run)?;
+    state.check_shard()?;
     match &cli.command {
-        Command::Check => Ok(check(&state, format)),
+        Command::Check { comment, .. } => pr::check_command(&state, format, *comment),
         Command::Plan { detailed_exitcode } => {
             let (plan, actual, _) = state.plan()?;
             let refused = state.evaluation.policy_refused.then_some(POLICY_REFUSED);
@@ -86,7 +106,11 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
             };
             Ok(Output { stdout: render::plan(view, format), exit })
         }
-        Command::Apply { audit, force } => {
+        Command::Apply { audit, force, lock_timeout } => {
+            let run_id = crate::audit::new_run_id(wall_clock);
+            // Taken before the providers are read, so that the plan is made from state that no
+            // other run is changing, and held until this run's last audit line is written.
+            let _lock = apply_lock(&state, audit, lock_timeout, &run_id, wall_clock)?;
             let (plan, actual, mut providers) = state.plan()?;
             let refused = if state.evaluation.policy_refused {
                 Some(POLICY_REFUSED.to_owned())
@@ -107,7 +131,7 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
             let run = apply::Run {
                 commit: &state.commit,
                 decided_at: state.now,
-                run_id: crate::audit::new_run_id(wall_clock),
+                run_id,
                 forced: *force && !plan.guards.is_empty(),
             };
             let outcomes = apply::execute(&plan, &mut providers, &mut log, &run, Utc::now)?;
@@ -116,7 +140,16 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
             let exit = if failed || !state.evaluation.rejected.is_empty() { Exit::No } else { Exit::Ok };
             Ok(Output { stdout: render::plan(view, format), exit })
         }
-        Command::Report => {
+        Command::Report { metrics: true, since, audit } => {
+            lifecycle::metrics(&state, since.as_deref(), audit, format)
+        }
+        Command::Notify { within, state: path, dry_run } => {
+            lifecycle::notify(&state, within, path, *dry_run, format)
+        }
+        Command::Renew { file, until, for_, open_pr } => {
+            lifecycle::renew(&state, file, until.as_deref(), for_.as_deref(), *open_pr, format)
+        }
+        Command::Report { .. } => {
             let rows = state.live_grants(|_| true);
             Ok(Output {
                 stdout: render::grants(state.header(), &rows, "tenure report", format),
@@ -132,7 +165,13 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
             Ok(Output { stdout: render::grants(state.header(), &rows, &title, format), exit: Exit::Ok })
         }
         Command::Explain { file } => explain(&state, file, format),
-        Command::Schema { .. } => unreachable!("handled above"),
+        Command::Import { resources, requester, expires, for_ } => {
+            import::import(&state, resources, requester, expires.as_deref(), for_.as_deref(), format)
+        }
+        Command::Schema { .. } | Command::Init(_) | Command::Completions { .. } => {
+            unreachable!("handled above")
+        }
+        Command::Audit(_) => unreachable!("handled above"),
     }
 }
 
@@ -165,6 +204,52 @@ fn schema_command(name: Option<&str>) -> anyhow::Result<Output> {
     Ok(Output { stdout, exit: Exit::Ok })
 }
 
+/// `audit verify`: 0 when the chain holds, 1 at a break, an `Err` (2) when unreadable.
+fn audit_verify(audit: &Path, format: Format) -> anyhow::Result<Output> {
+    // The error's text already ends with its cause; as a chain it would print twice.
+    let report = crate::audit::verify(audit).map_err(|error| anyhow!("{error}"))?;
+    let stdout = match format {
+        Format::Text => report.text(),
+        Format::Json => render::to_json(&report),
+        _ => bail!("`audit verify` prints text or json"),
+    };
+    Ok(Output { stdout, exit: if report.ok { Exit::Ok } else { Exit::No } })
+}
+
+/// The locks of one apply: the audit log's, and the state file's of every file provider that
+/// the run may write (docs/audit-log.md#one-apply-at-a-time).
+fn apply_lock(
+    state: &State,
+    audit: &Path,
+    timeout: &str,
+    run_id: &str,
+    started: DateTime<Utc>,
+) -> anyhow::Result<crate::lock::RunLock> {
+    let timeout = humantime::parse_duration(timeout.trim())
+        .ok()
+        .filter(|timeout| *timeout <= std::time::Duration::from_secs(24 * 60 * 60))
+        .ok_or_else(|| {
+            anyhow!("--lock-timeout `{timeout}` is not a duration of at most 24h, such as `30s`")
+        })?;
+    let used: BTreeSet<String> = state.managed().keys().map(|id| id.provider().to_owned()).collect();
+    let mut targets = vec![audit.to_owned()];
+    for (name, (_, config)) in &state.current.providers {
+        if let crate::wire::ProviderConfig::File { path } = config
+            && used.contains(name)
+            && let Ok(provider) = providers::FileProvider::open(name, path, &state.root)
+        {
+            targets.push(provider.path().to_owned());
+        }
+    }
+    let holder = crate::lock::Holder::this_process(started, run_id);
+    crate::lock::acquire(&targets, &holder, timeout, |path, holder| {
+        let who = holder
+            .map_or_else(|| "a holder that has not recorded itself yet".to_owned(), ToString::to_string);
+        tracing::warn!("waiting for the lock {} held by {who}", path.display());
+    })
+    .map_err(|error| anyhow!("{error}"))
+}
+
 /// Actual grants, by resource, for the text diff.
 type ActualByResource = BTreeMap<ResourceId, Vec<Tuple>>;
 /// Open providers, by name.
@@ -172,6 +257,8 @@ type Providers = BTreeMap<String, Box<dyn Provider>>;
 
 /// Everything a command knows after reading the repository and judging every request.
 struct State {
+    /// `check --pr`: what the pull request would change, merged now.
+    pull: Option<crate::prcheck::Report>,
     rev: String,
     commit: ObjectId,
     root: PathBuf,
@@ -186,15 +273,28 @@ struct State {
     /// Command-provider programs in the working tree that differ from the copy at `--rev`,
     /// with why; such a provider is never run.
     untrusted_programs: BTreeMap<String, String>,
+    /// `--only`: the resources this run reads, plans, applies and guards.
+    only: Shard,
+    /// Where providers keep what saves calls between runs (the github provider's ETags);
+    /// `None` when such a file is committed to the repository.
+    provider_cache_dir: Option<PathBuf>,
 }
 
 impl State {
-    fn load(repo: &Path, rev: Option<&str>, now: DateTime<Utc>) -> anyhow::Result<State> {
+    fn load(
+        repo: &Path,
+        rev: Option<&str>,
+        now: DateTime<Utc>,
+        only: Shard,
+        forge_run: ForgeRun<'_>,
+    ) -> anyhow::Result<State> {
         let source = Source::open(repo)?;
         let root = source.workdir().unwrap_or_else(|| repo.to_path_buf());
         // The default names the branch by its full ref, so that a tag called `main` cannot stand
         // in for the branch; the short name is what people read.
         let (rev, full_ref) = match rev {
+            // git would take a tag of the same name first; a branch name means the branch.
+            Some(rev) if source.has_local_branch(rev) => (rev.to_owned(), format!("refs/heads/{rev}")),
             Some(rev) => (rev.to_owned(), rev.to_owned()),
             None => default_rev(&source)?,
         };
@@ -217,8 +317,9 @@ impl State {
                 policy::REQUESTS_DIR.trim_end_matches('/').to_owned(),
             ],
         };
-        let commits = source.history(&commit, &watch)?;
-        let index = HistoryIndex::build_with(&commits, &programs);
+        crate::ui::step(format!("reading the history of {rev}"));
+        let mut commits = source.history(&commit, &watch)?;
+        let mut index = HistoryIndex::build_with(&commits, &programs);
         let untrusted_programs = untrusted_programs(&source, &root, &programs, &index)?;
 
         let mut policy_cache = PolicyCache::default();
@@ -229,20 +330,51 @@ impl State {
                 commit.short()
             );
         }
-        let current =
+        let mut current =
             policy_cache.policy(&source, &tip_files).map_err(|problems| policy_error(&rev, &problems))?;
+        // `check --pr`: the pull request's files as one more change on the branch, merged now.
+        let pending = pr::pending_change(&source, &current, &commit, &watch, forge_run.pull, now)?;
+        let mut unmerged = None;
+        let mut pull_policy_problems = Vec::new();
+        if let Some(pending) = &pending {
+            let base_len = commits.len();
+            // A pull request that changes no watched path adds no change (its head may even be
+            // on the branch already, and one commit must not stand at two positions).
+            if !pending.record.changes.is_empty() {
+                commits.push(pending.record.clone());
+            }
+            let base_index = std::mem::replace(&mut index, HistoryIndex::build_with(&commits, &programs));
+            let base_current = match policy_cache.policy(&source, &index.policy_at_tip()) {
+                Ok(policy) => std::mem::replace(&mut current, policy),
+                // The pull request breaks the policy: that is its finding; the branch's stands.
+                Err(problems) => {
+                    pull_policy_problems = problems;
+                    current.clone()
+                }
+            };
+            unmerged = Some((base_len, base_index, base_current));
+        }
 
-        let mut forge: Box<dyn Forge> = match &current.forge {
+        let local = SourceCommits(&source);
+        let mut forge: Box<dyn Forge + '_> = match &current.forge {
             policy::ForgeKind::Git => Box::new(GitForge),
-            policy::ForgeKind::Github { .. } => {
-                bail!(
-                    "the github forge is not available in this build of tenure yet; use `forge: {{kind: git}}`"
-                )
+            policy::ForgeKind::Github { repository } => {
+                let cache_dir = trusted_cache_dir(&source, &root, &commit, forge_run.cache_dir, repository)?;
+                Box::new(github_forge(repository, &current.branch, &commits, &local, forge_run, cache_dir)?)
             }
         };
         let mut reviews = BTreeMap::new();
-        for record in commits.iter().filter(|record| !record.changes.is_empty()) {
-            reviews.insert(record.id.clone(), forge.review(record)?);
+        let changes = commits.iter().filter(|record| !record.changes.is_empty()).count();
+        crate::ui::step(format!("reading the reviews of {changes} change commit(s)"));
+        for (done, record) in commits.iter().filter(|record| !record.changes.is_empty()).enumerate() {
+            let commit = record.id.short();
+            crate::ui::detail(format!("reading the review of {commit} ({}/{changes})", done + 1));
+            let review = match &pending {
+                // Never asked of the forge: an open pull request has no merged facts to cache.
+                Some(pending) if pending.record.id == record.id => pending.review.clone(),
+                _ => forge.review(record)?,
+            };
+            reviews.insert(record.id.clone(), review);
         }
 
         let mut policy_versions = Vec::with_capacity(index.policy_snapshots.len());
@@ -275,20 +407,31 @@ impl State {
                 teams.insert((org, slug), members);
             }
         }
+        // The cache only saves calls; a run that cannot write it still answers.
+        if let Err(error) = forge.finish() {
+            tracing::warn!("{error}");
+        }
+        drop(forge);
         let trust = policy::trust_chain(&policy_versions, &teams);
 
-        let mut parsed: BTreeMap<ObjectId, Parsed> = BTreeMap::new();
+        // Blobs are read one by one (git2 is not shared between threads), then parsed on every core.
+        let mut wanted = BTreeSet::new();
         for versions in index.request_versions.values() {
             for entry in versions.iter().filter_map(|version| version.entry.as_ref()) {
-                if matches!(entry.kind, EntryKind::File | EntryKind::Executable)
-                    && !parsed.contains_key(&entry.id)
-                {
-                    let bytes = source.read_blob(&entry.id)?;
-                    parsed.insert(entry.id.clone(), load::parse_request(&bytes).map_err(rejection_of));
+                if matches!(entry.kind, EntryKind::File | EntryKind::Executable) {
+                    wanted.insert(&entry.id);
                 }
             }
         }
-        let mut evaluation = desired::evaluate(Inputs {
+        let blobs = wanted.iter().map(|id| source.read_blob(id)).collect::<Result<Vec<_>, _>>()?;
+        let parsed: BTreeMap<ObjectId, Parsed> = wanted
+            .into_iter()
+            .cloned()
+            .zip(load::parse_requests(&blobs))
+            .map(|(id, result)| (id, result.map_err(rejection_of)))
+            .collect();
+        drop(blobs);
+        let inputs = Inputs {
             commits: &commits,
             index: &index,
             reviews: &reviews,
@@ -299,7 +442,10 @@ impl State {
             teams: &teams,
             org_members: None,
             now,
-        });
+        };
+        let mut evaluation = desired::evaluate(inputs);
+        evaluation.rejected.extend(pr::policy_rejections(&pull_policy_problems));
+        evaluation.notices.extend(misplaced_requests(&source, &commit)?);
         // Findings raised after parsing know their field; find its line in the file.
         for rejection in &mut evaluation.rejected {
             if rejection.line.is_some() {
@@ -317,7 +463,43 @@ impl State {
                 rejection.column = Some(column);
             }
         }
+        if !only.is_whole() {
+            evaluation.rejected.retain(|rejection| {
+                let grants = index
+                    .requests_at_tip
+                    .get(&rejection.request)
+                    .and_then(|entry| parsed.get(&entry.id))
+                    .and_then(|parsed| parsed.as_ref().ok())
+                    .map(|request| request.grants.as_slice());
+                only.reports_rejection(grants)
+            });
+        }
+        let pull = match (pending, unmerged) {
+            (Some(pending), Some((base_len, base_index, base_current))) => {
+                let versions = policy_versions.iter().take_while(|v| v.position < base_len).count();
+                let base_trust = policy::trust_chain(&policy_versions[..versions], &teams);
+                let without = desired::evaluate(Inputs {
+                    commits: &commits[..base_len],
+                    index: &base_index,
+                    policy_versions: &policy_versions[..versions],
+                    trust: &base_trust,
+                    current: &base_current,
+                    ..inputs
+                });
+                let judged_by = base_len
+                    .checked_sub(1)
+                    .and_then(|tip| trust.trusted_at(&policy_versions, tip))
+                    .and_then(|at| policy_versions[at].policy.as_ref().ok());
+                Some(pr::report(&pending, &without, &evaluation, judged_by, &index, &parsed))
+            }
+            _ => None,
+        };
+        let provider_cache_dir =
+            trusted_provider_cache_dir(&source, &root, &commit, forge_run.cache_dir, &current)?;
         Ok(State {
+            provider_cache_dir,
+            pull,
+            only,
             untrusted_programs,
             rev,
             commit,
@@ -333,6 +515,21 @@ impl State {
         })
     }
 
+    /// A shard pattern that matches no managed resource is a typo that would make a CI shard
+    /// silently do nothing; refuse it.
+    fn check_shard(&self) -> anyhow::Result<()> {
+        if self.only.is_whole() {
+            return Ok(());
+        }
+        let managed: Vec<String> = self.managed().keys().map(ToString::to_string).collect();
+        for pattern in self.only.patterns() {
+            if !managed.iter().any(|id| crate::shard::matches(pattern, id)) {
+                bail!("--only `{pattern}` matches no resource that tenure manages at {}", self.rev);
+            }
+        }
+        Ok(())
+    }
+
     fn header(&self) -> Header<'_> {
         Header { commit: &self.commit, rev: &self.rev, now: self.now }
     }
@@ -342,6 +539,9 @@ impl State {
     fn managed(&self) -> BTreeMap<ResourceId, Managed> {
         let mut managed = BTreeMap::new();
         for resource in self.current.resources.values() {
+            if !self.only.contains(&resource.id.to_string()) {
+                continue;
+            }
             let Some(kind) = self.current.provider_kind(&resource.id) else { continue };
             managed.insert(
                 resource.id.clone(),
@@ -354,7 +554,7 @@ impl State {
             );
         }
         for tuple in self.evaluation.inventory.keys() {
-            if managed.contains_key(&tuple.resource) {
+            if managed.contains_key(&tuple.resource) || !self.only.contains(&tuple.resource.to_string()) {
                 continue;
             }
             if let Some(kind) = self.current.provider_kind(&tuple.resource) {
@@ -385,8 +585,10 @@ impl State {
             {
                 bail!("provider `{name}` is not run: {why}");
             }
-            let mut provider = providers::open(name, config, &self.root)
-                .with_context(|| format!("cannot open provider `{name}`"))?;
+            crate::ui::step(format!("reading provider `{name}`"));
+            let mut provider =
+                providers::open_with_cache(name, config, &self.root, self.provider_cache_dir.as_deref())
+                    .with_context(|| format!("cannot open provider `{name}`"))?;
             let tuples =
                 provider.read(&resources).with_context(|| format!("cannot read provider `{name}`"))?;
             for mut tuple in tuples {
@@ -442,6 +644,7 @@ impl State {
         self.evaluation
             .desired
             .iter()
+            .filter(|(tuple, _)| self.only.contains(&tuple.resource.to_string()))
             .filter_map(|(tuple, evidence)| {
                 let evidence = evidence.iter().max_by_key(|e| e.expires)?;
                 keep(evidence.expires).then_some(GrantRow { tuple, evidence })
@@ -457,12 +660,21 @@ fn check(state: &State, format: Format) -> Output {
         .values()
         .filter_map(|judgement| {
             let approved = judgement.outcome.as_ref().ok()?;
+            let grants: Vec<Tuple> = approved
+                .tuples
+                .iter()
+                .filter(|tuple| state.only.contains(&tuple.resource.to_string()))
+                .cloned()
+                .collect();
+            if grants.is_empty() && !state.only.is_whole() {
+                return None;
+            }
             Some(ApprovedFile {
                 request: judgement.path.clone(),
                 expires: approved.evidence.expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 break_glass: approved.evidence.break_glass,
                 expired: state.now >= approved.evidence.expires,
-                grants: approved.tuples.clone(),
+                grants,
             })
         })
         .collect();
@@ -526,10 +738,18 @@ fn explain(state: &State, file: &str, format: Format) -> anyhow::Result<Output> 
 /// `--rev` by default: the branch that tenure.yaml names at HEAD, or `origin/<branch>` where
 /// there is no local branch. Returns the name to show and the full ref to resolve.
 fn default_rev(source: &Source) -> anyhow::Result<(String, String)> {
-    let head = source.resolve_commit("HEAD").context("the repository has no commits at HEAD; pass --rev")?;
-    let bytes = source
-        .file_at(&head, CONFIG_PATH)?
-        .ok_or_else(|| anyhow!("{CONFIG_PATH} does not exist at HEAD; is this an access repository?"))?;
+    let head = source.resolve_commit("HEAD").map_err(|error| {
+        crate::ui::hint(
+            anyhow::Error::new(error).context("the repository has no commits at HEAD; pass --rev"),
+            "commit the access repository first: git add -A && git commit -m 'Set up tenure'",
+        )
+    })?;
+    let bytes = source.file_at(&head, CONFIG_PATH)?.ok_or_else(|| {
+        crate::ui::hint(
+            anyhow!("{CONFIG_PATH} does not exist at HEAD; is this an access repository?"),
+            "`tenure init` scaffolds an access repository; or pass --repo PATH",
+        )
+    })?;
     let config = load::parse_config(&bytes).map_err(|error| load_error(CONFIG_PATH, &error))?;
     let branch = config.branch;
     Ok(if source.has_local_branch(&branch) {
@@ -677,6 +897,30 @@ fn repository_programs(config: &ConfigFile) -> BTreeSet<String> {
         .collect()
 }
 
+/// YAML files outside `requests/` that look like access requests. tenure never judges them,
+/// but their authors must hear that they grant nothing.
+fn misplaced_requests(source: &Source, commit: &ObjectId) -> anyhow::Result<Vec<crate::model::Notice>> {
+    // Bounded, so a huge repository costs one capped tree walk at most.
+    const MOST: usize = 1_000;
+    let skip =
+        [CONFIG_PATH, policy::CATALOG_DIR.trim_end_matches('/'), policy::REQUESTS_DIR.trim_end_matches('/')];
+    let mut notices = Vec::new();
+    for (path, blob) in source.yaml_files_outside(commit, &skip, MOST)? {
+        let bytes = source.read_blob(&blob)?;
+        let names_a_requester = bytes.split(|b| *b == b'\n').any(|line| line.starts_with(b"requester:"));
+        if names_a_requester || load::parse_request(&bytes).is_ok() {
+            notices.push(crate::model::Notice {
+                code: "request-outside-requests",
+                file: Some(path),
+                message: "this file looks like an access request, but only files under requests/ are read; \
+                          it grants nothing until it is moved there"
+                    .into(),
+            });
+        }
+    }
+    Ok(notices)
+}
+
 /// Programs whose working-tree copy is not the one committed at `--rev`. Only the committed
 /// copy went through the policy trust chain, so only it may run with the provider's secrets.
 fn untrusted_programs(
@@ -719,3 +963,160 @@ fn normalize_repo_path(path: &str) -> Option<String> {
     }
     (!parts.is_empty()).then(|| parts.join("/"))
 }
+
+/// `tenure init`: the scaffold, written, and what to do next.
+fn init_command(args: &crate::cli::InitArgs) -> anyhow::Result<Output> {
+    let options = crate::init::Options::from_args(args)?;
+    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let files = crate::init::files(&options);
+    let written = crate::init::write(&dir, &files).map_err(|error| match error {
+        crate::init::InitError::Exists { .. } => crate::ui::hint(
+            error.into(),
+            "run tenure init in an empty directory, or move those files away first",
+        ),
+        error => error.into(),
+    })?;
+    let is_repo = dir.join(".git").exists();
+    Ok(Output { stdout: crate::init::summary(&dir, &written, is_repo, &options), exit: Exit::Ok })
+}
+
+/// `tenure completions SHELL`.
+fn completions_command(shell: clap_complete::Shell) -> Output {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "tenure", &mut script);
+    Output { stdout: String::from_utf8_lossy(&script).into_owned(), exit: Exit::Ok }
+}
+
+/// What the github forge needs from the command line: where its cache lives, and the real
+/// time (a "no pull request" answer is cached only for commits over an hour old).
+#[derive(Clone, Copy)]
+struct ForgeRun<'a> {
+    cache_dir: &'a Path,
+    wall_clock: DateTime<Utc>,
+    /// `check --pr`: the pull request to judge as if merged.
+    pull: Option<pr::Requested>,
+}
+
+/// Connects to GitHub (GITHUB_API_URL, GITHUB_TOKEN or a GitHub App) for the github forge.
+fn github_forge<'a>(
+    repository: &'a str,
+    branch: &'a str,
+    history: &'a [CommitRecord],
+    local: &'a SourceCommits<'a>,
+    run: ForgeRun<'a>,
+    cache_dir: Option<PathBuf>,
+) -> anyhow::Result<GithubForge<'a>> {
+    let owner = repository.split_once('/').map_or(repository, |(owner, _)| owner);
+    let client = crate::github::Settings::from_env()
+        .and_then(|settings| crate::github::Client::connect(settings, owner))
+        .context("cannot connect to GitHub for the github forge")?;
+    let options = crate::forge::github::Options {
+        repository,
+        branch,
+        history,
+        local,
+        cache_dir,
+        wall_clock: run.wall_clock,
+    };
+    Ok(GithubForge::new(client, options)?)
+}
+
+/// The evidence cache directory, unless the forge's cache file in it is committed to the
+/// repository (at `--rev` or at HEAD): a committed file is content that a change wrote, and
+/// would stand in for GitHub's answers.
+fn trusted_cache_dir(
+    source: &Source,
+    root: &Path,
+    rev: &ObjectId,
+    dir: &Path,
+    repository: &str,
+) -> anyhow::Result<Option<PathBuf>> {
+    let Some((owner, name)) = repository.split_once('/') else { return Ok(Some(dir.to_owned())) };
+    let file_name = crate::forge::github::cache_file_name(owner, name);
+    Ok(match committed_cache_file(source, root, rev, dir, &[file_name])? {
+        Some(path) => {
+            tracing::warn!("the evidence cache {path} is committed to the repository; it is not used");
+            None
+        }
+        None => Some(dir.to_owned()),
+    })
+}
+
+/// The cache directory for the github providers' ETag files, unless one of those files is
+/// committed to the repository: its stored bodies would stand in for GitHub's answers.
+fn trusted_provider_cache_dir(
+    source: &Source,
+    root: &Path,
+    rev: &ObjectId,
+    dir: &Path,
+    policy: &Policy,
+) -> anyhow::Result<Option<PathBuf>> {
+    let file_names: Vec<String> = policy
+        .providers
+        .iter()
+        .filter_map(|(name, (_, config))| match config {
+            crate::wire::ProviderConfig::Github { org, .. } => {
+                Some(crate::providers::github_etag_file_name(name, org))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok(match committed_cache_file(source, root, rev, dir, &file_names)? {
+        Some(path) => {
+            tracing::warn!("the ETag cache {path} is committed to the repository; no provider cache is used");
+            None
+        }
+        None => Some(dir.to_owned()),
+    })
+}
+
+/// The first of `file_names` in the cache directory `dir` that is committed to the repository
+/// at `rev` or at HEAD, as a repository path. A directory outside the working tree, or one that
+/// does not exist yet, holds nothing committed.
+fn committed_cache_file(
+    source: &Source,
+    root: &Path,
+    rev: &ObjectId,
+    dir: &Path,
+    file_names: &[String],
+) -> anyhow::Result<Option<String>> {
+    let (Ok(root), Ok(dir_on_disk)) = (root.canonicalize(), dir.canonicalize()) else { return Ok(None) };
+    let Ok(inside) = dir_on_disk.strip_prefix(&root) else { return Ok(None) };
+    let prefix: Vec<String> =
+        inside.components().map(|part| part.as_os_str().to_string_lossy().into_owned()).collect();
+    let head = source.resolve_commit("HEAD").ok();
+    for file_name in file_names {
+        let mut path = prefix.clone();
+        path.push(file_name.clone());
+        let path = path.join("/");
+        for commit in std::iter::once(rev).chain(head.as_ref()) {
+            if source.file_at(commit, &path)?.is_some() {
+                return Ok(Some(path));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The local clone as the github forge sees it: commits and blob ids, read through `source`.
+struct SourceCommits<'a>(&'a Source);
+
+impl LocalRepo for SourceCommits<'_> {
+    fn parents(&self, commit: &ObjectId) -> Result<Option<Vec<ObjectId>>, String> {
+        self.0.commit_parents(commit).map_err(|error| error.to_string())
+    }
+
+    fn blob_at(&self, commit: &ObjectId, path: &str) -> Result<Option<ObjectId>, String> {
+        self.0.blob_id_at(commit, path).map_err(|error| error.to_string())
+    }
+}
+
+// ---- lifecycle: notify, renew, report --metrics (docs/lifecycle.md) ----
+mod lifecycle;
+
+// ---- the PR check: check --pr, the sticky comment, annotations (docs/github-forge.md#pr-check) ----
+mod pr;
+
+// ---- tenure import: request files for the grants held now (docs/github-provider.md#import) ----
+mod import;

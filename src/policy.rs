@@ -571,6 +571,11 @@ fn admin_approval(authority: &Policy, review: &ChangeReview, teams: &TeamMembers
         }
         ReviewStatus::Reviewed => {}
     }
+    // The approvals cover what was reviewed; a policy file that landed with other content (an
+    // edit in the merge commit, a squash that is not the reviewed head) was approved by nobody.
+    if let Some(path) = review.unreviewed_paths.iter().find(|path| !path.starts_with(REQUESTS_DIR)) {
+        return Trust::Untrusted(format!("the {path} that landed is not the content that was reviewed"));
+    }
     let Some(proposer) = &review.proposer else {
         return Trust::Untrusted("the change has no proposer".into());
     };

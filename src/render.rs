@@ -244,7 +244,13 @@ fn rejected_text(out: &mut String, rejected: &[Rejection]) {
     }
     let _ = writeln!(out, "\nRejected ({}): these files grant nothing", rejected.len());
     for rejection in rejected {
-        let _ = writeln!(out, "  {}: {}: {}", location(rejection), rejection.code, rejection.message);
+        let _ = writeln!(
+            out,
+            "  {}: {}: {}",
+            line(&location(rejection)),
+            rejection.code,
+            line(&rejection.message)
+        );
     }
 }
 
@@ -255,7 +261,7 @@ fn notices_text(out: &mut String, notices: &[Notice]) {
     let _ = writeln!(out, "\nNotes:");
     for notice in notices {
         let file = notice.file.as_deref().map(|file| format!("{file}: ")).unwrap_or_default();
-        let _ = writeln!(out, "  {file}{}", notice.message);
+        let _ = writeln!(out, "  {}{}", line(&file), line(&notice.message));
     }
 }
 
@@ -345,7 +351,41 @@ fn rejected_markdown(out: &mut String, rejected: &[Rejection]) {
 
 /// Escapes a value for a markdown table cell.
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    line(text).replace('|', "\\|")
+}
+
+/// Text from a user file on one line, with every control character escaped: a request must
+/// not be able to add lines to a report or send escape sequences to a reviewer's terminal.
+pub fn line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
+/// The last line of defence for text and markdown output: every control character but line
+/// breaks and tabs is escaped, whatever field it came from.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t')) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && !matches!(c, '\n' | '\t') {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 /// An approved request file, for `check`.
@@ -456,7 +496,7 @@ pub fn grants(header: Header<'_>, rows: &[GrantRow<'_>], title: &str, format: Fo
             let mut out = format!("### {title} at `{}`\n\n", header.commit.short());
             let _ = writeln!(
                 out,
-                "| resource | role | subject | requester | approvers | PR | change | justification | merged | expires |"
+                "| resource | role | subject | requester | approvers | PR | change | justification | approved_at (merged) | expires |"
             );
             let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
             for row in rows {
@@ -502,6 +542,8 @@ pub fn grants(header: Header<'_>, rows: &[GrantRow<'_>], title: &str, format: Fo
                     e.approvers.join(", ")
                 };
                 let _ = writeln!(out, "  approvers  {approvers}");
+                // When it was last approved: a renewal is a new change, so this moves with it.
+                let _ = writeln!(out, "  approved   {} (the change's merge)", time(e.merged_at));
                 let pr = e.pr_url.as_deref().map(|url| format!(", {url}")).unwrap_or_default();
                 let _ = writeln!(
                     out,
@@ -515,8 +557,8 @@ pub fn grants(header: Header<'_>, rows: &[GrantRow<'_>], title: &str, format: Fo
                 let _ = writeln!(
                     out,
                     "  why        {}{}",
-                    e.justification,
-                    e.ticket.as_deref().map(|t| format!(" ({t})")).unwrap_or_default()
+                    line(&e.justification),
+                    e.ticket.as_deref().map(|t| format!(" ({})", line(t))).unwrap_or_default()
                 );
             }
             out
@@ -634,7 +676,7 @@ pub fn explain(judgement: &Judgement, change: &ExplainChange, now: DateTime<Utc>
     }
     let mut out = String::new();
     let _ = writeln!(out, "{}: {status}", judgement.path);
-    let _ = writeln!(out, "\nChange (rule 1): {} \"{}\"", change.commit.short(), change.subject);
+    let _ = writeln!(out, "\nChange (rule 1): {} \"{}\"", change.commit.short(), line(&change.subject));
     let _ = writeln!(out, "  merged     {}", time(judgement.merged_at));
     let _ = writeln!(out, "  review     {}", change.review);
     if let Some(pr) = &change.pull_request {
@@ -675,7 +717,7 @@ pub fn explain(judgement: &Judgement, change: &ExplainChange, now: DateTime<Utc>
         let _ = writeln!(out, "\nFailing checks, in order:");
         for failure in &judgement.failures {
             let field = failure.field.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
-            let _ = writeln!(out, "  {}{field}: {}", failure.code, failure.message);
+            let _ = writeln!(out, "  {}{field}: {}", failure.code, line(&failure.message));
         }
     }
     if !grants.is_empty() {
@@ -685,6 +727,166 @@ pub fn explain(judgement: &Judgement, change: &ExplainChange, now: DateTime<Utc>
         }
     }
     out
+}
+
+#[derive(Serialize)]
+struct PullCheckJson<'a> {
+    commit: &'a ObjectId,
+    now: String,
+    status: &'static str,
+    #[serde(flatten)]
+    report: &'a crate::prcheck::Report,
+}
+
+/// `check --pr` output: the grants the pull request adds and removes, where each of its files
+/// stands, and who must still approve. The markdown starts with the sticky comment's marker.
+pub fn pull_check(header: Header<'_>, report: &crate::prcheck::Report, format: Format) -> String {
+    let status = if report.passes() {
+        "granted"
+    } else if report.only_pending() {
+        "pending"
+    } else {
+        "rejected"
+    };
+    let pr = &report.pull_request;
+    let head = &pr.head[..pr.head.len().min(12)];
+    match format {
+        Format::Json | Format::Csv => {
+            to_json(&PullCheckJson { commit: header.commit, now: time(header.now), status, report })
+        }
+        Format::Markdown => {
+            let mut out = format!("{}\n", crate::prcheck::COMMENT_MARKER);
+            let _ = writeln!(
+                out,
+                "### tenure: pull request #{} into `{}` at `{head}`\n",
+                pr.number,
+                cell(&pr.base)
+            );
+            let verdict = match status {
+                "granted" => "**Would be granted** if merged now.",
+                "pending" => "**Waiting for approvals**: merged now, it would not grant everything it asks.",
+                _ => "**Rejected**: merged now, the files marked rejected would grant nothing.",
+            };
+            let _ = writeln!(out, "{verdict}\n");
+            if report.adds.is_empty() && report.removes.is_empty() {
+                let _ = writeln!(out, "No change to the desired access.\n");
+            } else {
+                let _ = writeln!(out, "| | resource | role | subject | request |\n|---|---|---|---|---|");
+                for (sign, list) in [("+ grant", &report.adds), ("- remove", &report.removes)] {
+                    for change in list {
+                        let _ = writeln!(
+                            out,
+                            "| {sign} | `{}` | {} | {} | {} |",
+                            change.tuple.resource,
+                            cell(&change.tuple.role),
+                            cell(&change.tuple.subject),
+                            cell(&change.requests.join(", "))
+                        );
+                    }
+                }
+                out.push('\n');
+            }
+            for file in &report.files {
+                let _ = writeln!(out, "- `{}`: {}", cell(&file.file), file_status(file.status));
+                if let Some(rejection) = &file.rejection {
+                    let _ = writeln!(out, "  - `{}`: {}", rejection.code, cell(&rejection.message));
+                }
+                for needs in &file.needs {
+                    let _ = writeln!(out, "  - {}", cell(&needs_text(needs)));
+                }
+            }
+            if !report.rejected_elsewhere.is_empty() {
+                let files: Vec<String> =
+                    report.rejected_elsewhere.iter().map(|f| format!("`{}`", cell(f))).collect();
+                let _ = writeln!(
+                    out,
+                    "\n<sub>Already rejected on `{}`, and not touched by this pull request: {}</sub>",
+                    cell(&pr.base),
+                    files.join(", ")
+                );
+            }
+            out
+        }
+        Format::Text => {
+            let mut out = format!(
+                "tenure check of pull request #{} by {} into {} (head {head}), now {}\n",
+                pr.number,
+                pr.author,
+                pr.base,
+                time(header.now)
+            );
+            if !report.adds.is_empty() || !report.removes.is_empty() {
+                let _ = writeln!(out, "\nIf merged now:");
+                for (sign, list) in [("+", &report.adds), ("-", &report.removes)] {
+                    for change in list {
+                        let _ = writeln!(out, "  {sign} {}  {}", change.tuple, change.requests.join(", "));
+                    }
+                }
+            }
+            if !report.files.is_empty() {
+                let _ = writeln!(out, "\nFiles:");
+            }
+            for file in &report.files {
+                let _ = writeln!(out, "  {}: {}", file.file, file_status(file.status));
+                if let Some(rejection) = &file.rejection {
+                    let _ = writeln!(
+                        out,
+                        "    {}: {}: {}",
+                        location(rejection),
+                        rejection.code,
+                        rejection.message
+                    );
+                }
+                for needs in &file.needs {
+                    let _ = writeln!(out, "    {}", needs_text(needs));
+                }
+            }
+            if !report.rejected_elsewhere.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "\nAlready rejected on {}, and not touched by this pull request: {}",
+                    pr.base,
+                    report.rejected_elsewhere.join(", ")
+                );
+            }
+            notices_text(&mut out, &report.notices);
+            let _ = writeln!(
+                out,
+                "\n{}",
+                match status {
+                    "granted" => "The pull request's files would be granted.",
+                    "pending" => "The pull request waits for approvals.",
+                    _ => "The pull request's files would be rejected.",
+                }
+            );
+            out
+        }
+    }
+}
+
+fn file_status(status: crate::prcheck::FileStatus) -> &'static str {
+    use crate::prcheck::FileStatus;
+    match status {
+        FileStatus::Granted => "granted",
+        FileStatus::Deleted => "deleted",
+        FileStatus::Pending => "waiting for approvals",
+        FileStatus::Rejected => "rejected",
+    }
+}
+
+fn needs_text(needs: &crate::prcheck::Needs) -> String {
+    let have = if needs.approved_by.is_empty() {
+        String::new()
+    } else {
+        format!(" (approved so far by {})", needs.approved_by.join(", "))
+    };
+    format!(
+        "{} needs {} more approval{} from: {}{have}",
+        needs.target,
+        needs.more,
+        if needs.more == 1 { "" } else { "s" },
+        needs.owners.join(", ")
+    )
 }
 
 /// Pretty JSON with a trailing newline.

@@ -147,15 +147,18 @@ impl Source {
                 let Ok(name) = std::str::from_utf8(entry.name_bytes()) else { continue };
                 let path = format!("{prefix}{name}");
                 if entry.filemode() == MODE_TREE {
-                    let hidden = name.starts_with('.');
-                    if !hidden && !(prefix.is_empty() && skip.contains(&name)) {
+                    let skipped = name.starts_with('.') || (prefix.is_empty() && skip.contains(&name));
+                    if !skipped {
                         pending.push((format!("{path}/"), self.find_tree(entry.id())?));
                     }
                     continue;
                 }
                 let lower = name.to_ascii_lowercase();
                 let is_yaml = lower.ends_with(".yaml") || lower.ends_with(".yml");
-                if is_yaml && entry.kind() == Some(ObjectType::Blob) && !(prefix.is_empty() && skip.contains(&name)) {
+                if is_yaml
+                    && entry.kind() == Some(ObjectType::Blob)
+                    && !(prefix.is_empty() && skip.contains(&name))
+                {
                     found.push((path, ObjectId(entry.id().to_string())));
                     if found.len() >= limit {
                         found.sort();
@@ -1227,7 +1230,10 @@ mod tests {
         let found = source.yaml_files_outside(&tip, &["tenure.yaml", "catalog", "requests"], 100).unwrap();
         let paths: Vec<&str> = found.iter().map(|(path, _)| path.as_str()).collect();
         assert_eq!(paths, ["docs/deep/x.YML", "request/typo.yaml"]);
-        assert_eq!(source.yaml_files_outside(&tip, &["tenure.yaml", "catalog", "requests"], 1).unwrap().len(), 1);
+        assert_eq!(
+            source.yaml_files_outside(&tip, &["tenure.yaml", "catalog", "requests"], 1).unwrap().len(),
+            1
+        );
     }
 
     #[test]

@@ -68,6 +68,10 @@ pub enum ProviderConfig {
     Github {
         /// The organization whose teams, repositories and members are managed.
         org: String,
+        /// The least time between two writes (PUT or DELETE), such as `1s` (the default, as
+        /// GitHub asks of integrations) or `0s`.
+        #[serde(default)]
+        write_interval: Option<String>,
     },
     /// PostgreSQL role membership.
     Postgres {

@@ -593,6 +593,129 @@ impl Forge for GithubForge<'_> {
     }
 }
 
+/// An open pull request, judged as if it were merged now (`check --pr`).
+#[derive(Debug, Clone)]
+pub struct OpenPull {
+    /// The number.
+    pub number: u64,
+    /// The web address.
+    pub url: String,
+    /// The author's login.
+    pub author: String,
+    /// The head commit.
+    pub head: ObjectId,
+    /// The branch it would merge into.
+    pub base: String,
+    /// `open`, or `closed` (merged or not).
+    pub state: String,
+    /// The review that merging it now would carry: its standing approvals of its head.
+    pub review: ChangeReview,
+}
+
+/// Reads pull request `number` and its reviews, and builds the review that a merge at `now`
+/// would carry. The rules are those of a merged pull request: per reviewer the latest
+/// position stands, and only approvals of the current head by other users count.
+pub fn open_pull(
+    client: &Client,
+    repository: &str,
+    number: u64,
+    now: DateTime<Utc>,
+) -> Result<OpenPull, ForgeError> {
+    let (owner, name) = github::repository_segments(repository)?;
+    let route = format!("/repos/{owner}/{name}/pulls/{number}");
+    let pull: ApiOpenPull = client.get(&route, &[])?;
+    let invalid = |what: &str| {
+        ForgeError::Github(GithubError::Request {
+            route: route.clone(),
+            detail: format!("the answer has {what}"),
+        })
+    };
+    if !is_sha(&pull.head.sha) {
+        return Err(invalid("no valid head sha"));
+    }
+    let author = pull.user.ok_or_else(|| invalid("no author"))?;
+    let reviews: Vec<ApiReview> = client.all_pages(&format!("{route}/reviews"), &[])?;
+    let facts = PullFacts {
+        number: pull.number,
+        url: pull.html_url.clone(),
+        author: author.account(),
+        head_sha: pull.head.sha.to_ascii_lowercase(),
+        base: pull.base.name.clone(),
+        merged_at: now,
+        merge_commit_sha: None,
+        reviews: deciding_reviews(reviews),
+        head_blobs: BTreeMap::new(),
+    };
+    let review = judge(&facts, BTreeSet::new());
+    Ok(OpenPull {
+        number: pull.number,
+        url: pull.html_url,
+        author: facts.author.login.clone(),
+        head: ObjectId(facts.head_sha.clone()),
+        base: facts.base.clone(),
+        state: pull.state,
+        review,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiOpenPull {
+    number: u64,
+    html_url: String,
+    state: String,
+    user: Option<ApiUser>,
+    head: ApiRef,
+    base: ApiRef,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiComment {
+    id: u64,
+    body: Option<String>,
+    user: Option<ApiUser>,
+}
+
+/// What became of the sticky comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sticky {
+    /// A new comment was posted.
+    Created(u64),
+    /// The existing comment was rewritten.
+    Updated(u64),
+}
+
+/// Creates or updates the one comment on pull request `number` whose body starts with
+/// `marker`. Only a comment by a bot account (Actions' `GITHUB_TOKEN` or a GitHub App, which
+/// is how tenure comments) is taken as tenure's: anyone can write the marker into a comment
+/// of their own, and tenure must neither rewrite theirs nor let it pass for its report.
+pub fn sticky_comment(
+    client: &Client,
+    repository: &str,
+    number: u64,
+    marker: &str,
+    body: &str,
+) -> Result<Sticky, ForgeError> {
+    let (owner, name) = github::repository_segments(repository)?;
+    let route = format!("/repos/{owner}/{name}/issues/{number}/comments");
+    let comments: Vec<ApiComment> = client.all_pages(&route, &[])?;
+    let ours = comments.into_iter().find(|comment| {
+        comment.body.as_deref().is_some_and(|text| text.starts_with(marker))
+            && comment.user.as_ref().is_some_and(|user| user.kind == "Bot")
+    });
+    let payload = serde_json::json!({ "body": body });
+    match ours {
+        Some(comment) => {
+            let _: serde_json::Value =
+                client.patch(&format!("/repos/{owner}/{name}/issues/comments/{}", comment.id), &payload)?;
+            Ok(Sticky::Updated(comment.id))
+        }
+        None => {
+            let created: ApiComment = client.post(&route, &payload)?;
+            Ok(Sticky::Created(created.id))
+        }
+    }
+}
+
 impl From<GithubError> for ForgeError {
     fn from(error: GithubError) -> Self {
         ForgeError::Github(error)

@@ -5,9 +5,10 @@
 //! core judges requests from these values alone, so it never knows whether they
 //! came from commit trailers or from pull-request reviews. The git forge reads
 //! trailers and does no I/O beyond what `source` already read; the github forge
-//! (a later adapter) is the only forge that talks to a network.
+//! is the only forge that talks to a network.
 
 pub mod git;
+pub mod github;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,15 +82,29 @@ pub trait Forge {
 
     /// The members of a team, direct and inherited. `None` where the forge has no teams.
     fn team_members(&mut self, org: &str, slug: &str) -> Result<Option<BTreeSet<Login>>, ForgeError>;
+
+    /// Called once after the last question of a run, to keep what is worth keeping (the
+    /// github forge's evidence cache).
+    fn finish(&mut self) -> Result<(), ForgeError> {
+        Ok(())
+    }
 }
 
 /// A forge that could not answer. Stops the run before any change (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {
-    /// The forge kind is configured but not available in this build.
-    #[error("the {kind} forge is not available in this build of tenure")]
-    Unsupported {
-        /// The forge kind.
-        kind: String,
+    /// GitHub could not answer.
+    #[error(transparent)]
+    Github(crate::github::GithubError),
+    /// The local clone could not answer a question about a commit.
+    #[error("reading the local clone: {0}")]
+    Local(String),
+    /// The evidence cache could not be written.
+    #[error("cannot write the evidence cache {}: {detail}", path.display())]
+    Cache {
+        /// The cache file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        detail: String,
     },
 }

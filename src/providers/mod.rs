@@ -10,6 +10,8 @@
 
 mod command;
 mod file;
+mod github;
+mod postgres;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,10 @@ use crate::wire::ProviderConfig;
 
 pub use command::CommandProvider;
 pub use file::FileProvider;
+pub use github::GithubProvider;
+/// The github provider's ETag file name, for the engine's committed-cache check.
+pub(crate) use github::etag_file_name as github_etag_file_name;
+pub use postgres::PostgresProvider;
 
 /// Why a provider could not read or change its target system.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +77,38 @@ pub enum ProviderError {
         /// The state file.
         path: PathBuf,
         /// Where the content went wrong.
+        detail: String,
+    },
+    /// The PostgreSQL server could not be reached, or refused a read or a change. The detail
+    /// never holds the connection URL or its password.
+    #[error("provider {name:?}: cannot {action}: {detail}")]
+    Database {
+        /// The provider's name in `tenure.yaml`.
+        name: String,
+        /// What tenure was doing, such as `connect` or `grant app to alice`.
+        action: String,
+        /// The server's or the client's message.
+        detail: String,
+    },
+    /// A change that tenure will not make, or that the target will never accept; retrying
+    /// does not help.
+    #[error("provider {name:?}: {detail}")]
+    Refused {
+        /// The provider's name in `tenure.yaml`.
+        name: String,
+        /// What was refused, why, and what to do instead.
+        detail: String,
+    },
+    /// GitHub refused a read or a change, or could not be reached.
+    #[error("provider {name:?}: cannot {action}: {detail}")]
+    Github {
+        /// The provider's name in `tenure.yaml`.
+        name: String,
+        /// What tenure was doing, such as `list /orgs/acme/members`.
+        action: String,
+        /// GitHub's HTTP status, when it answered with one.
+        status: Option<u16>,
+        /// GitHub's or the client's message; never a credential.
         detail: String,
     },
     /// The plugin could not be started.
@@ -140,6 +178,17 @@ pub trait Provider {
 /// Builds the provider named `name` from its config. `root` is the working-tree root
 /// (relative paths resolve against it).
 pub fn open(name: &str, config: &ProviderConfig, root: &Path) -> Result<Box<dyn Provider>, ProviderError> {
+    open_with_cache(name, config, root, None)
+}
+
+/// [`open`], with a trusted cache directory where a provider may keep what saves calls
+/// between runs (the github provider's ETags).
+pub fn open_with_cache(
+    name: &str,
+    config: &ProviderConfig,
+    root: &Path,
+    cache_dir: Option<&Path>,
+) -> Result<Box<dyn Provider>, ProviderError> {
     if !crate::model::is_valid_provider_name(name) {
         return Err(ProviderError::Config {
             name: name.to_owned(),
@@ -148,12 +197,10 @@ pub fn open(name: &str, config: &ProviderConfig, root: &Path) -> Result<Box<dyn 
         });
     }
     match config {
-        ProviderConfig::Github { .. } => {
-            Err(ProviderError::Unsupported { name: name.to_owned(), kind: "github" })
+        ProviderConfig::Github { org, write_interval } => {
+            Ok(Box::new(GithubProvider::open(name, org, write_interval.as_deref(), cache_dir)?))
         }
-        ProviderConfig::Postgres { .. } => {
-            Err(ProviderError::Unsupported { name: name.to_owned(), kind: "postgres" })
-        }
+        ProviderConfig::Postgres { url_env } => Ok(Box::new(PostgresProvider::open(name, url_env)?)),
         ProviderConfig::File { path } => Ok(Box::new(FileProvider::open(name, path, root)?)),
         ProviderConfig::Command { program, env, timeout } => {
             Ok(Box::new(CommandProvider::open(name, program, env, timeout.as_deref(), root)?))
@@ -233,16 +280,14 @@ mod tests {
     }
 
     #[test]
-    fn unbuilt_kinds_are_unsupported_not_silently_empty() {
+    fn github_settings_are_checked_before_any_call() {
         let root = Path::new("/nonexistent");
-        let github = ProviderConfig::Github { org: "acme".into() };
-        let postgres = ProviderConfig::Postgres { url_env: "TENURE_PG_URL".into() };
-        for (config, kind) in [(github, "github"), (postgres, "postgres")] {
-            match open("x", &config, root) {
-                Err(ProviderError::Unsupported { kind: got, .. }) => assert_eq!(got, kind),
-                Err(other) => panic!("expected Unsupported, got {other}"),
-                Ok(_) => panic!("expected Unsupported"),
-            }
+        for (org, interval) in [("../x", None), ("acme", Some("soon")), ("acme", Some("2h"))] {
+            let config = ProviderConfig::Github { org: org.into(), write_interval: interval.map(Into::into) };
+            assert!(
+                matches!(open("x", &config, root), Err(ProviderError::Config { .. })),
+                "{org} {interval:?}"
+            );
         }
     }
 

@@ -741,6 +741,7 @@ fn the_fakes_answers_match_githubs_published_schemas() {
         assert!(body.as_array().is_none_or(|items| !items.is_empty()), "{path}: {body}");
         assert_matches_schema(template, "get", "200", &body);
     }
+    crate::github_provider::check_access_schemas(&fake, assert_matches_schema);
     let members = get("/orgs/acme/teams/leads/members?role=all");
     assert_eq!(members[1]["inherited"], Value::Bool(true), "{members}");
     assert_eq!(members[0]["role"], "maintainer", "{members}");

@@ -393,6 +393,10 @@ impl TestRepo {
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env_remove("GITHUB_TOKEN")
             .env_remove("GITHUB_API_URL")
+            // A run inside GitHub Actions must not turn every `check` into a PR check.
+            .env_remove("GITHUB_EVENT_PATH")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_STEP_SUMMARY")
             .timeout(Duration::from_secs(60));
         for (key, value) in env {
             cmd.env(key, value);
