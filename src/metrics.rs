@@ -32,6 +32,9 @@ pub struct RequestChange {
     pub renewal: bool,
     /// The file asks for break-glass access.
     pub break_glass: bool,
+    /// The pull request that landed the change, with the seconds from its opening to its merge,
+    /// where the forge knows them.
+    pub pull_request: Option<(u64, i64)>,
 }
 
 /// One audit log line, reduced to what metrics need.
@@ -86,6 +89,20 @@ pub struct Requests {
     pub renewals: usize,
     /// Changes that asked for break-glass access.
     pub break_glass: usize,
+    /// Time from opening to merge of the pull requests that landed these changes (github).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub open_to_merge: Option<OpenToMerge>,
+}
+
+/// How long pull requests stayed open before they were merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenToMerge {
+    /// Distinct pull requests counted.
+    pub pull_requests: usize,
+    /// The median, in seconds.
+    pub median_seconds: i64,
+    /// The longest, in seconds.
+    pub max_seconds: i64,
 }
 
 /// One revocation for `expired`, with how late it came.
@@ -173,6 +190,22 @@ pub fn compute(inputs: Inputs<'_>) -> Metrics {
         }
         requests.renewals += usize::from(change.renewal);
         requests.break_glass += usize::from(change.break_glass);
+    }
+    // One figure per pull request, however many request files it carried.
+    let per_pull: BTreeMap<u64, i64> = inputs
+        .changes
+        .iter()
+        .filter(|change| in_period(change.at))
+        .filter_map(|change| change.pull_request)
+        .collect();
+    let mut seconds: Vec<i64> = per_pull.into_values().collect();
+    seconds.sort_unstable();
+    if let (Some(&max), false) = (seconds.last(), seconds.is_empty()) {
+        requests.open_to_merge = Some(OpenToMerge {
+            pull_requests: seconds.len(),
+            median_seconds: seconds[seconds.len() / 2],
+            max_seconds: max,
+        });
     }
     let mut notes = Vec::new();
     let applied = match inputs.audit {
@@ -273,6 +306,13 @@ pub fn render(metrics: &Metrics, format: crate::render::Format) -> String {
     rows.push(("  superseded since".into(), r.superseded.to_string()));
     rows.push(("renewals".into(), r.renewals.to_string()));
     rows.push(("break-glass requests".into(), r.break_glass.to_string()));
+    if let Some(times) = &r.open_to_merge {
+        rows.push((
+            "pull request open to merge: median".into(),
+            format!("{}s ({} pull requests)", times.median_seconds, times.pull_requests),
+        ));
+        rows.push(("pull request open to merge: max".into(), format!("{}s", times.max_seconds)));
+    }
     if let Some(a) = &metrics.applied {
         rows.push(("grants applied".into(), a.grants_applied.to_string()));
         rows.push(("  break-glass grants".into(), a.break_glass_grants.to_string()));
@@ -321,6 +361,38 @@ pub fn render(metrics: &Metrics, format: crate::render::Format) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn open_to_merge_counts_each_pull_request_once() {
+        let change = |path: &str, pull_request| RequestChange {
+            path: path.into(),
+            at: at("2026-01-05T00:00:00Z"),
+            standing: Standing::Approved,
+            renewal: false,
+            break_glass: false,
+            pull_request,
+        };
+        let changes = [
+            change("requests/a.yaml", Some((1, 100))),
+            change("requests/b.yaml", Some((1, 100))),
+            change("requests/c.yaml", Some((2, 400))),
+            change("requests/d.yaml", Some((3, 50))),
+            change("requests/e.yaml", None),
+        ];
+        let metrics = compute(Inputs {
+            since: None,
+            now: at("2026-02-01T00:00:00Z"),
+            changes: &changes,
+            audit: None,
+            expiry_of: &BTreeMap::new(),
+            live: None,
+        });
+        assert_eq!(
+            metrics.requests.open_to_merge,
+            Some(OpenToMerge { pull_requests: 3, median_seconds: 100, max_seconds: 400 })
+        );
+        assert_eq!(metrics.requests.filed, 5);
+    }
+
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
     }
@@ -346,6 +418,7 @@ mod tests {
                 standing: Standing::Superseded,
                 renewal: false,
                 break_glass: false,
+                pull_request: None,
             },
             RequestChange {
                 path: "requests/a.yaml".into(),
@@ -353,6 +426,7 @@ mod tests {
                 standing: Standing::Approved,
                 renewal: true,
                 break_glass: false,
+                pull_request: None,
             },
             RequestChange {
                 path: "requests/b.yaml".into(),
@@ -360,6 +434,7 @@ mod tests {
                 standing: Standing::Rejected("not-reviewed".into()),
                 renewal: false,
                 break_glass: true,
+                pull_request: None,
             },
         ];
         let audit = vec![

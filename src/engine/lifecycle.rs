@@ -375,14 +375,16 @@ pub(super) fn metrics(
         expiry_of: &expiry_of,
         live,
     });
-    figures.notes.push(match state.current.forge {
-        ForgeKind::Git => "time from pull request to merge: not available with the git forge".to_owned(),
-        ForgeKind::Github { .. } => {
-            "time from pull request to merge: not available yet (the evidence cache does not record when a \
-             pull request was opened)"
-                .to_owned()
-        }
-    });
+    if figures.requests.open_to_merge.is_none() {
+        figures.notes.push(match state.current.forge {
+            ForgeKind::Git => "time from pull request to merge: not available with the git forge".to_owned(),
+            ForgeKind::Github { .. } => {
+                "time from pull request to merge: no pull request in the period says when it was opened (caches \
+                 written by older versions of tenure do not record it)"
+                    .to_owned()
+            }
+        });
+    }
     Ok(Output { stdout: metrics::render(&figures, format), exit: Exit::Ok })
 }
 
@@ -412,12 +414,19 @@ fn request_changes(state: &State) -> anyhow::Result<Vec<RequestChange>> {
                 Some(Err(rejection)) => Standing::Rejected(rejection.code.as_str().to_owned()),
                 None => Standing::Superseded,
             };
+            let review = state.reviews.get(&record.id);
+            let pull_request = review.and_then(|review| {
+                let number = review.pull_request.as_ref()?.number;
+                let seconds = (review.merged_at? - review.opened_at?).num_seconds();
+                Some((number, seconds))
+            });
             out.push(RequestChange {
                 path: path.clone(),
                 at: record.committed_at,
                 standing,
                 renewal: matches!((previous_expiry, expiry), (Some(before), Some(after)) if after > before),
                 break_glass: request.as_ref().is_some_and(|request| request.break_glass),
+                pull_request,
             });
             previous_expiry = expiry;
         }

@@ -89,6 +89,7 @@ pub fn review_from_message(message: &str) -> ChangeReview {
         proposer: Some(proposer),
         approvers,
         merged_at: None,
+        opened_at: None,
         pull_request: None,
         unreviewed_paths: BTreeSet::new(),
     }

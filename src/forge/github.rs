@@ -70,6 +70,9 @@ struct PullFacts {
     head_sha: String,
     base: String,
     merged_at: DateTime<Utc>,
+    /// When the pull request was opened; absent in caches written before it was recorded.
+    #[serde(default)]
+    opened_at: Option<DateTime<Utc>>,
     merge_commit_sha: Option<String>,
     /// The deciding review of each reviewer.
     reviews: Vec<Verdict>,
@@ -82,7 +85,8 @@ struct PullFacts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum Judged {
-    Pull(PullFacts),
+    // Boxed: most cached commits are pull requests, but a `NoPull` need not pay for one.
+    Pull(Box<PullFacts>),
     NoPull { reason: String },
 }
 
@@ -230,6 +234,8 @@ struct ApiPull {
     head: ApiRef,
     base: ApiRef,
     merged_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    created_at: Option<DateTime<Utc>>,
     merge_commit_sha: Option<String>,
 }
 
@@ -372,6 +378,7 @@ impl<'a> GithubForge<'a> {
             head_sha: pull.head.sha.to_ascii_lowercase(),
             base: pull.base.name,
             merged_at: pull.merged_at.unwrap_or(commit.committed_at),
+            opened_at: pull.created_at,
             merge_commit_sha: pull.merge_commit_sha,
             reviews,
             head_blobs: BTreeMap::new(),
@@ -537,6 +544,7 @@ fn judge(facts: &PullFacts, unreviewed_paths: BTreeSet<String>) -> ChangeReview 
         proposer: Some(proposer),
         approvers,
         merged_at: Some(facts.merged_at),
+        opened_at: facts.opened_at,
         pull_request,
         unreviewed_paths,
     }
@@ -546,7 +554,7 @@ impl Forge for GithubForge<'_> {
     fn review(&mut self, commit: &CommitRecord) -> Result<ChangeReview, ForgeError> {
         let sha = commit.id.0.clone();
         let mut facts = match self.cache.get(&sha) {
-            Some(Judged::Pull(facts)) => facts.clone(),
+            Some(Judged::Pull(facts)) => (**facts).clone(),
             Some(Judged::NoPull { reason }) => return Ok(ChangeReview::not_reviewed(reason.clone())),
             None => match self.find_pull(commit)? {
                 Ok(facts) => facts,
@@ -560,7 +568,7 @@ impl Forge for GithubForge<'_> {
         };
         let unreviewed = self.unreviewed_paths(commit, &mut facts)?;
         let review = judge(&facts, unreviewed);
-        self.cache.put(&sha, Judged::Pull(facts));
+        self.cache.put(&sha, Judged::Pull(Box::new(facts)));
         Ok(review)
     }
 
@@ -642,6 +650,7 @@ pub fn open_pull(
         head_sha: pull.head.sha.to_ascii_lowercase(),
         base: pull.base.name.clone(),
         merged_at: now,
+        opened_at: None,
         merge_commit_sha: None,
         reviews: deciding_reviews(reviews),
         head_blobs: BTreeMap::new(),
@@ -749,6 +758,7 @@ mod tests {
             head_sha: HEAD.into(),
             base: "main".into(),
             merged_at: DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
+            opened_at: None,
             merge_commit_sha: None,
             reviews: deciding_reviews(reviews),
             head_blobs: BTreeMap::new(),
@@ -809,8 +819,10 @@ mod tests {
 
     fn sample_cache() -> CacheFile {
         let mut commits = BTreeMap::new();
-        commits
-            .insert(HEAD.to_owned(), Judged::Pull(facts(vec![review(2, "carol", "User", "APPROVED", HEAD)])));
+        commits.insert(
+            HEAD.to_owned(),
+            Judged::Pull(Box::new(facts(vec![review(2, "carol", "User", "APPROVED", HEAD)]))),
+        );
         CacheFile { version: CACHE_VERSION, repository: "acme/access".into(), branch: "main".into(), commits }
     }
 

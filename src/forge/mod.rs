@@ -50,6 +50,8 @@ pub struct ChangeReview {
     pub approvers: Vec<Login>,
     /// When the change was merged; `None` falls back to the committer time.
     pub merged_at: Option<DateTime<Utc>>,
+    /// When its pull request was opened, where the forge knows it (for metrics).
+    pub opened_at: Option<DateTime<Utc>>,
     /// The pull request, where there is one.
     pub pull_request: Option<PullRequestRef>,
     /// Paths whose content at the PR's head differs from the content that landed: the
@@ -65,6 +67,7 @@ impl ChangeReview {
             proposer: None,
             approvers: Vec::new(),
             merged_at: None,
+            opened_at: None,
             pull_request: None,
             unreviewed_paths: BTreeSet::new(),
         }

@@ -318,6 +318,16 @@ impl World {
         value["base"]["ref"] = json!(pull.base);
         value["state"] = json!(if pull.merged_at.is_some() { "closed" } else { "open" });
         value["merged_at"] = json!(pull.merged_at);
+        // Every merged pull request was opened three hours before its merge, so that metrics
+        // have a known figure to find.
+        if let Some(opened) = pull
+            .merged_at
+            .as_deref()
+            .and_then(|merged| chrono::DateTime::parse_from_rfc3339(merged).ok())
+            .map(|merged| merged - chrono::TimeDelta::hours(3))
+        {
+            value["created_at"] = json!(opened.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
         value["closed_at"] = json!(pull.merged_at);
         value["merge_commit_sha"] = json!(pull.merge_commit_sha);
         value["locked"] = json!(self.lifecycle.locked.contains(&number));

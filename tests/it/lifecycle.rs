@@ -403,6 +403,22 @@ mod github {
     }
 
     #[test]
+    fn metrics_give_the_time_from_pull_request_to_merge() {
+        let gh = github_alice();
+        let run = gh.tenure(&["--now", NOW, "--format", "json", "report", "--metrics"]);
+        run.expect_code(0);
+        let v = run.json();
+        // The fake opens every pull request three hours before its merge.
+        assert_eq!(
+            v["requests"]["open_to_merge"],
+            serde_json::json!({"pull_requests": 1, "median_seconds": 10_800, "max_seconds": 10_800}),
+            "{v:#}"
+        );
+        let notes = v["notes"].to_string();
+        assert!(!notes.contains("pull request to merge"), "no 'not available' note: {notes}");
+    }
+
+    #[test]
     fn a_locked_pull_request_sends_reminders_to_one_tracking_issue() {
         let gh = github_alice();
         gh.fake.lock(7);
