@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod approvals;
+pub mod atomic;
 pub mod audit;
 pub mod cli;
 pub mod desired;

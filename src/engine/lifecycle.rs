@@ -128,21 +128,9 @@ pub(super) fn notify(
     let stdout = notify::render(&due, state.now, format);
     if !dry_run && !due.is_empty() {
         saved.sent.extend(due.iter().map(|reminder| reminder.key.clone()));
-        write_atomic(path, &serde_json::to_vec_pretty(&saved)?)?;
+        crate::atomic::write(path, &serde_json::to_vec_pretty(&saved)?)?;
     }
     Ok(Output { stdout, exit: Exit::Ok })
-}
-
-/// Writes through a temporary file and a rename, so a crash leaves the old file or the new.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".tmp");
-    std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 /// `tenure renew`.
@@ -257,7 +245,7 @@ pub(super) fn renew(
         Some(open_renewal_pr(&renewal)?)
     } else {
         // With --open-pr the change lives on the new branch; the checkout is left alone.
-        write_atomic(&on_disk, rewritten.as_bytes())?;
+        crate::atomic::write(&on_disk, rewritten.as_bytes())?;
         None
     };
     let summary = RenewSummary {

@@ -17,7 +17,6 @@
 //! stays the only git2 user and this stays the only forge that talks to a network.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -139,26 +138,15 @@ impl Cache {
         }
     }
 
-    /// Writes the cache atomically: a temporary file beside it, then a rename.
+    /// Writes the cache atomically.
     fn save(&mut self) -> Result<(), ForgeError> {
         let Some(path) = &self.path else { return Ok(()) };
         if !self.dirty {
             return Ok(());
         }
-        let fail =
-            |detail: std::io::Error| ForgeError::Cache { path: path.clone(), detail: detail.to_string() };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(fail)?;
-        }
-        let temporary = path.with_extension(format!("json.tmp-{}", std::process::id()));
-        let bytes = serde_json::to_vec_pretty(&self.file).map_err(|error| fail(error.into()))?;
-        let mut file = std::fs::File::create(&temporary).map_err(fail)?;
-        file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(fail)?;
-        drop(file);
-        std::fs::rename(&temporary, path).map_err(|error| {
-            let _ = std::fs::remove_file(&temporary);
-            fail(error)
-        })?;
+        let fail = |detail: String| ForgeError::Cache { path: path.clone(), detail };
+        let bytes = serde_json::to_vec_pretty(&self.file).map_err(|error| fail(error.to_string()))?;
+        crate::atomic::write(path, &bytes).map_err(|error| fail(error.to_string()))?;
         self.dirty = false;
         Ok(())
     }

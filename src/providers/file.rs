@@ -9,9 +9,9 @@
 //! rename) so that a crash leaves either the old or the new content, never half of one.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -94,7 +94,11 @@ impl FileProvider {
             detail: format!("cannot serialize the new content: {error}"),
         })?;
         text.push('\n');
-        write_atomically(&self.path, text.as_bytes())
+        crate::atomic::write(&self.path, text.as_bytes()).map_err(|failure| ProviderError::Io {
+            action: failure.action,
+            path: failure.path,
+            source: failure.error,
+        })
     }
 
     fn change(&mut self, tuple: &Tuple, grant: bool) -> Result<(), ProviderError> {
@@ -141,56 +145,6 @@ impl Provider for FileProvider {
     fn revoke(&mut self, tuple: &Tuple) -> Result<(), ProviderError> {
         self.change(tuple, false)
     }
-}
-
-/// Replaces `path` with `content` so that readers see the old file or the new one, never a
-/// mix, even across a crash.
-fn write_atomically(path: &Path, content: &[u8]) -> Result<(), ProviderError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir).map_err(io_error("create the directory", &dir))?;
-    let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = dir.join(format!(
-        ".{file_name}.tenure-{}-{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(io_error("create the temporary file", &temp))?;
-        // Keep whatever access the operator gave the state file; a fresh file would get the
-        // default mode instead.
-        if let Ok(metadata) = fs::metadata(path) {
-            file.set_permissions(metadata.permissions()).map_err(io_error("set permissions on", &temp))?;
-        }
-        file.write_all(content).map_err(io_error("write", &temp))?;
-        file.sync_all().map_err(io_error("flush to disk", &temp))?;
-        drop(file);
-        fs::rename(&temp, path).map_err(io_error("replace", path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-        return result;
-    }
-    // The rename is durable only once the directory entry is; some systems cannot open a
-    // directory for this, and the new content is in place either way, so this is best effort.
-    if let Ok(handle) = fs::File::open(&dir) {
-        let _ = handle.sync_all();
-    }
-    Ok(())
-}
-
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ProviderError + use<> {
-    let path = path.to_owned();
-    move |source| ProviderError::Io { action, path, source }
 }
 
 #[cfg(test)]

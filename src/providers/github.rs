@@ -20,7 +20,6 @@
 //! needs no invalidation because GitHub's ETag of the changed list changes with it.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -82,19 +81,10 @@ fn load_pages(path: &Path, api_url: &str, org: &str) -> BTreeMap<String, StoredP
     }
 }
 
-/// Writes the file atomically: a temporary file beside it, then a rename.
-fn save_pages(path: &Path, file: &EtagFile) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let temporary = path.with_extension(format!("json.tmp-{}", std::process::id()));
-    let bytes = serde_json::to_vec(file).map_err(std::io::Error::other)?;
-    let mut out = std::fs::File::create(&temporary)?;
-    out.write_all(&bytes).and_then(|()| out.sync_all())?;
-    drop(out);
-    std::fs::rename(&temporary, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temporary);
-    })
+/// Writes the file atomically.
+fn save_pages(path: &Path, file: &EtagFile) -> Result<(), String> {
+    let bytes = serde_json::to_vec(file).map_err(|error| error.to_string())?;
+    crate::atomic::write(path, &bytes).map_err(|error| error.to_string())
 }
 
 /// A GitHub organization's teams, repositories and members.
