@@ -102,23 +102,19 @@ pub fn evaluate(inputs: Inputs<'_>) -> Evaluation {
             let Some(facts) = change_facts(inputs, version.position, &only_break_glass) else { continue };
             let parsed = parsed_for(inputs, path, entry.kind, &entry.id);
             let (base, base_commit) = base_policy(inputs, version.position);
+            let judge_against = |current: &Policy| {
+                let context = Context {
+                    base,
+                    base_commit,
+                    current,
+                    teams: inputs.teams,
+                    org_members: inputs.org_members,
+                };
+                judge(path, &entry.id, parsed.as_ref().copied(), facts, context)
+            };
             // Older versions are judged as they stood then: the base is also the catalog that
             // had to list the resource.
-            let historical = base.map(|base| {
-                judge(
-                    path,
-                    &entry.id,
-                    parsed.as_ref().copied(),
-                    facts,
-                    Context {
-                        base: Some(base),
-                        base_commit,
-                        current: base,
-                        teams: inputs.teams,
-                        org_members: inputs.org_members,
-                    },
-                )
-            });
+            let historical = base.map(judge_against);
             if let Some(Ok(approved)) = historical.as_ref().map(|judgement| &judgement.outcome) {
                 granted_before = true;
                 let time_up = inputs.now >= approved.evidence.expires;
@@ -135,21 +131,7 @@ pub fn evaluate(inputs: Inputs<'_>) -> Evaluation {
                     }
                     _ => None,
                 };
-                let live = reused.unwrap_or_else(|| {
-                    judge(
-                        path,
-                        &entry.id,
-                        parsed.as_ref().copied(),
-                        facts,
-                        Context {
-                            base,
-                            base_commit,
-                            current: inputs.current,
-                            teams: inputs.teams,
-                            org_members: inputs.org_members,
-                        },
-                    )
-                });
+                let live = reused.unwrap_or_else(|| judge_against(inputs.current));
                 evaluation.live.insert(path.clone(), live);
             }
         }
@@ -185,9 +167,9 @@ pub fn evaluate(inputs: Inputs<'_>) -> Evaluation {
             message: "only .yaml and .yml files under requests/ are requests; this file is ignored".into(),
         });
     }
-    if inputs.current.forge == crate::policy::ForgeKind::Git && !inputs.current.teams().is_empty() {
-        let teams: Vec<String> =
-            inputs.current.teams().iter().map(|(org, slug)| format!("@{org}/{slug}")).collect();
+    let teams: Vec<String> =
+        inputs.current.teams().iter().map(|(org, slug)| format!("@{org}/{slug}")).collect();
+    if inputs.current.forge == crate::policy::ForgeKind::Git && !teams.is_empty() {
         evaluation.notices.push(Notice {
             code: "teams-without-members",
             file: Some(CONFIG_PATH.into()),
