@@ -415,17 +415,6 @@ impl Fixture {
 // ---------------------------------------------------------------------------------------------
 // The pipeline, as `engine::State::load` wires it, minus the history walk.
 
-fn rejection_of(error: LoadError) -> Rejection {
-    Rejection {
-        request: String::new(),
-        code: error.code,
-        message: error.message,
-        field: error.field,
-        line: error.line,
-        column: error.column,
-    }
-}
-
 /// The policy at one snapshot, parsed from its blobs.
 fn policy_at(
     files: &BTreeMap<String, TreeEntry>,
@@ -489,7 +478,7 @@ fn prepare(commits: &[CommitRecord], blobs: &BTreeMap<ObjectId, String>) -> Prep
             if matches!(entry.kind, EntryKind::File | EntryKind::Executable)
                 && !parsed.contains_key(&entry.id)
             {
-                let parse = load::parse_request(blobs[&entry.id].as_bytes()).map_err(rejection_of);
+                let parse = load::parse_request(blobs[&entry.id].as_bytes()).map_err(Rejection::from);
                 parsed.insert(entry.id.clone(), parse);
             }
         }
@@ -571,7 +560,7 @@ fn parse(bencher: Bencher, n: usize) {
     bencher.counter(ItemsCount::new(texts.len())).bench(|| {
         texts
             .iter()
-            .map(|bytes| load::parse_request(divan::black_box(bytes)).map_err(rejection_of))
+            .map(|bytes| load::parse_request(divan::black_box(bytes)).map_err(Rejection::from))
             .collect::<Vec<Parsed>>()
     });
 }

@@ -428,7 +428,7 @@ impl State {
             .into_iter()
             .cloned()
             .zip(load::parse_requests(&blobs))
-            .map(|(id, result)| (id, result.map_err(rejection_of)))
+            .map(|(id, result)| (id, result.map_err(Rejection::from)))
             .collect();
         drop(blobs);
         let inputs = Inputs {
@@ -757,17 +757,6 @@ fn default_rev(source: &Source) -> anyhow::Result<(String, String)> {
     } else {
         (format!("origin/{branch}"), format!("refs/remotes/origin/{branch}"))
     })
-}
-
-fn rejection_of(error: LoadError) -> Rejection {
-    Rejection {
-        request: String::new(),
-        code: error.code,
-        message: error.message,
-        field: error.field,
-        line: error.line,
-        column: error.column,
-    }
 }
 
 fn load_error(file: &str, error: &LoadError) -> anyhow::Error {

@@ -60,6 +60,21 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+impl From<LoadError> for crate::model::Rejection {
+    /// A finding about a file, without the file: the caller that knows the path fills in
+    /// `request`.
+    fn from(error: LoadError) -> Self {
+        crate::model::Rejection {
+            request: String::new(),
+            code: error.code,
+            message: error.message,
+            field: error.field,
+            line: error.line,
+            column: error.column,
+        }
+    }
+}
+
 /// Reads an access request (`requests/**/*.yaml`).
 pub fn parse_request(bytes: &[u8]) -> Result<RequestFile, LoadError> {
     parse(bytes, parse_text)
