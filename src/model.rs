@@ -8,6 +8,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -167,11 +168,15 @@ pub fn is_valid_group_name(text: &str) -> bool {
 }
 
 /// A resource id: `<provider>:<type>/<name>` or `<provider>:org`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// Ids are cloned into every policy version, tuple and plan entry, so the text is shared
+/// rather than copied. Ids order by provider, then by the rest, as the pair they are.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ResourceId {
-    provider: String,
-    /// `type/name`, or `org`.
-    local: String,
+    /// The whole id, `provider:local`.
+    text: Arc<str>,
+    /// The position of the `:` in `text`.
+    colon: usize,
 }
 
 impl ResourceId {
@@ -183,7 +188,7 @@ impl ResourceId {
             return None;
         }
         if local == "org" {
-            return Some(ResourceId { provider: provider.to_owned(), local: local.to_owned() });
+            return Some(ResourceId { text: text.into(), colon: provider.len() });
         }
         let (kind, name) = local.split_once('/')?;
         let kind_ok = !kind.is_empty()
@@ -194,28 +199,47 @@ impl ResourceId {
             && name != "."
             && !name.contains("..")
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-        (kind_ok && name_ok).then(|| ResourceId { provider: provider.to_owned(), local: local.to_owned() })
+        (kind_ok && name_ok).then(|| ResourceId { text: text.into(), colon: provider.len() })
     }
 
     /// The provider name, the part before `:`.
     pub fn provider(&self) -> &str {
-        &self.provider
+        &self.text[..self.colon]
     }
 
     /// The id without its provider prefix: `team/payments`, or `org`.
     pub fn local(&self) -> &str {
-        &self.local
+        &self.text[self.colon + 1..]
     }
 
     /// The resource type: `team`, `repo`, `role`, … or `org`.
     pub fn kind(&self) -> &str {
-        self.local.split_once('/').map_or(self.local.as_str(), |(kind, _)| kind)
+        let local = self.local();
+        local.split_once('/').map_or(local, |(kind, _)| kind)
+    }
+}
+
+impl Ord for ResourceId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.provider(), self.local()).cmp(&(other.provider(), other.local()))
+    }
+}
+
+impl PartialOrd for ResourceId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Debug for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ResourceId").field(&&*self.text).finish()
     }
 }
 
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.provider, self.local)
+        f.write_str(&self.text)
     }
 }
 
@@ -576,6 +600,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn resource_ids_order_by_provider_then_by_the_rest() {
+        // As text, `gh2:…` sorts before `gh:…` (`2` < `:`); as a pair, provider `gh` comes first.
+        let mut ids: Vec<ResourceId> = ["gh2:team/a", "gh:team/b", "gh:org", "g:team/z"]
+            .into_iter()
+            .map(|text| ResourceId::parse(text).unwrap())
+            .collect();
+        ids.sort();
+        let texts: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        assert_eq!(texts, ["g:team/z", "gh:org", "gh:team/b", "gh2:team/a"]);
+        let id = ResourceId::parse("local:group/admins").unwrap();
+        assert_eq!((id.provider(), id.local(), id.kind()), ("local", "group/admins", "group"));
+        assert_eq!(id, ResourceId::parse("local:group/admins").unwrap());
+    }
     #[test]
     fn subjects_are_checked_per_provider_kind() {
         assert!(ProviderKind::Github.is_valid_subject("alice"));
