@@ -115,10 +115,23 @@ impl Source {
     /// [`Source::workdir`] is `None`.
     pub fn open(path: &Path) -> Result<Source, SourceError> {
         // libgit2 re-hashes every object it reads, which is most of the cost of a long
-        // history; git itself trusts its object store on read, and so does tenure. This is
-        // libgit2's process-wide setting, and this module is its only user.
+        // history; git itself trusts its object store on read, and so does tenure. These are
+        // libgit2's process-wide settings, and this module is its only user.
         git2::opts::strict_hash_verification(false);
+        // libgit2 would also keep every object it reads, up to 256 MiB, for the life of the
+        // repository handle. The walk reads each tree once or twice and keeps what it needs
+        // itself, so the cache only grows memory (docs/performance.md).
+        git2::opts::enable_caching(false);
         Repository::discover(path)
+            .map(|repo| Source { repo })
+            .map_err(|error| SourceError::Open { path: path.to_path_buf(), error })
+    }
+
+    /// Another handle on the same repository, for another thread: one `Source` is never used
+    /// from two threads at once.
+    pub fn reopen(&self) -> Result<Source, SourceError> {
+        let path = self.repo.path();
+        Repository::open(path)
             .map(|repo| Source { repo })
             .map_err(|error| SourceError::Open { path: path.to_path_buf(), error })
     }
@@ -250,6 +263,17 @@ impl Source {
     /// `git log --first-parent --raw`. Renames are not detected: a rename is a loss at the
     /// old path and a gain at the new one, which is what rule 1 needs.
     pub fn history(&self, tip: &ObjectId, watch: &Watch) -> Result<Vec<CommitRecord>, SourceError> {
+        self.history_reporting(tip, watch, |_| {})
+    }
+
+    /// [`Source::history`], handing each commit to `found` as soon as it is read, newest
+    /// first, so that a caller can start on the blobs it names while the walk goes on.
+    pub fn history_reporting(
+        &self,
+        tip: &ObjectId,
+        watch: &Watch,
+        mut found: impl FnMut(&CommitRecord),
+    ) -> Result<Vec<CommitRecord>, SourceError> {
         if self.is_shallow() {
             let path = self.repo.workdir().unwrap_or_else(|| self.repo.path()).to_path_buf();
             return Err(SourceError::Shallow { path });
@@ -281,7 +305,9 @@ impl Source {
                 walker.next_commit();
             }
             changes.sort_by(|a, b| a.path.cmp(&b.path));
-            records.push(record(&commit, parent.as_ref().map(Commit::id), changes)?);
+            let record = record(&commit, parent.as_ref().map(Commit::id), changes)?;
+            found(&record);
+            records.push(record);
             match parent {
                 Some(parent) => commit = parent,
                 None => break,
