@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -21,7 +22,10 @@ use crate::history::{HistoryIndex, blob_ids};
 use crate::load::{self, LoadError};
 use crate::model::{CommitRecord, EntryKind, ObjectId, Rejection, ResourceId, Tuple};
 use crate::plan::{self, Managed, Plan, PlanInputs};
-use crate::policy::{self, CONFIG_PATH, Policy, PolicyProblem, PolicyVersion, is_catalog_file};
+use crate::policy::{
+    self, CONFIG_PATH, CatalogPart, Policy, PolicyProblem, PolicyVersion, Settings, is_catalog_file,
+    is_request_file,
+};
 use crate::providers::{self, Provider};
 use crate::render::{self, ApprovedFile, Format, GrantRow, Header, PlanView};
 use crate::shard::Shard;
@@ -90,9 +94,27 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
     };
     let forge_run = ForgeRun { cache_dir: &cli.global.cache, wall_clock, pull };
     let state = State::load(&repo, cli.global.rev.as_deref(), now, shard, forge_run)?;
-    state.check_shard()?;
+    let output = state.check_shard().and_then(|()| run_command(cli, &state, format, wall_clock));
+    free_in_background(state);
+    output
+}
+
+/// A large history's values take a noticeable share of a run to free, and the process ends as
+/// soon as the output is written: they are freed on a thread that the exit does not wait for.
+/// Where the thread cannot start, they are freed here.
+fn free_in_background<T: Send + 'static>(value: T) {
+    let _ = std::thread::Builder::new().name("free".into()).spawn(move || drop(value));
+}
+
+/// Runs a command that needs the repository's state.
+fn run_command(
+    cli: &Cli,
+    state: &State,
+    format: Format,
+    wall_clock: DateTime<Utc>,
+) -> anyhow::Result<Output> {
     match &cli.command {
-        Command::Check { comment, .. } => pr::check_command(&state, format, *comment),
+        Command::Check { comment, .. } => pr::check_command(state, format, *comment),
         Command::Plan { detailed_exitcode } => {
             let (plan, actual, _) = state.plan()?;
             let refused = state.evaluation.policy_refused.then_some(POLICY_REFUSED);
@@ -110,7 +132,7 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
             let run_id = crate::audit::new_run_id(wall_clock);
             // Taken before the providers are read, so that the plan is made from state that no
             // other run is changing, and held until this run's last audit line is written.
-            let _lock = apply_lock(&state, audit, lock_timeout, &run_id, wall_clock)?;
+            let _lock = apply_lock(state, audit, lock_timeout, &run_id, wall_clock)?;
             let (plan, actual, mut providers) = state.plan()?;
             let refused = if state.evaluation.policy_refused {
                 Some(POLICY_REFUSED.to_owned())
@@ -141,13 +163,13 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
             Ok(Output { stdout: render::plan(view, format), exit })
         }
         Command::Report { metrics: true, since, audit } => {
-            lifecycle::metrics(&state, since.as_deref(), audit, format)
+            lifecycle::metrics(state, since.as_deref(), audit, format)
         }
         Command::Notify { within, state: path, dry_run } => {
-            lifecycle::notify(&state, within, path, *dry_run, format)
+            lifecycle::notify(state, within, path, *dry_run, format)
         }
         Command::Renew { file, until, for_, open_pr } => {
-            lifecycle::renew(&state, file, until.as_deref(), for_.as_deref(), *open_pr, format)
+            lifecycle::renew(state, file, until.as_deref(), for_.as_deref(), *open_pr, format)
         }
         Command::Report { .. } => {
             let rows = state.live_grants(|_| true);
@@ -159,14 +181,14 @@ pub fn run(cli: &Cli, wall_clock: DateTime<Utc>) -> anyhow::Result<Output> {
         Command::Expiring { within } => {
             let window = policy::parse_duration(within)
                 .ok_or_else(|| anyhow!("--within `{within}` is not a duration such as `7d` or `36h`"))?;
-            let horizon = now.checked_add_signed(window).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let horizon = state.now.checked_add_signed(window).unwrap_or(DateTime::<Utc>::MAX_UTC);
             let rows = state.live_grants(|expires| expires <= horizon);
             let title = format!("grants ending within {within}");
             Ok(Output { stdout: render::grants(state.header(), &rows, &title, format), exit: Exit::Ok })
         }
-        Command::Explain { file } => explain(&state, file, format),
+        Command::Explain { file } => explain(state, file, format),
         Command::Import { resources, requester, expires, for_ } => {
-            import::import(&state, resources, requester, expires.as_deref(), for_.as_deref(), format)
+            import::import(state, resources, requester, expires.as_deref(), for_.as_deref(), format)
         }
         Command::Schema { .. } | Command::Init(_) | Command::Completions { .. } => {
             unreachable!("handled above")
@@ -318,11 +340,25 @@ impl State {
             ],
         };
         crate::ui::step(format!("reading the history of {rev}"));
-        let mut commits = source.history(&commit, &watch)?;
+        // The walk keeps one core busy; the blobs it names are read and parsed on the others
+        // as they are found, so that little is left to parse once it ends.
+        let catalog_reader = BlobReader::start(source.reopen()?, load::parse_catalog);
+        let request_reader = BlobReader::start(source.reopen()?, load::parse_request);
+        let mut commits = source.history_reporting(&commit, &watch, |record| {
+            for change in &record.changes {
+                let Some(entry) = change.after.as_ref().filter(|entry| is_regular(entry)) else { continue };
+                if is_request_file(&change.path) {
+                    request_reader.want(&entry.id);
+                } else if is_catalog_file(&change.path) {
+                    catalog_reader.want(&entry.id);
+                }
+            }
+        })?;
         let mut index = HistoryIndex::build_with(&commits, &programs);
         let untrusted_programs = untrusted_programs(&source, &root, &programs, &index)?;
 
-        let mut policy_cache = PolicyCache::default();
+        let mut policy_cache =
+            PolicyCache { parsed_catalogs: catalog_reader.finish(), ..PolicyCache::default() };
         let tip_files = index.policy_at_tip();
         if !tip_files.contains_key(CONFIG_PATH) {
             bail!(
@@ -396,6 +432,8 @@ impl State {
                     .unwrap_or_else(|| ChangeReview::not_reviewed("no review")),
             });
         }
+        // Only the `check --pr` comparison below reads policies after this, from what it kept.
+        drop(policy_cache);
         let mut teams = TeamMembers::new();
         let wanted_teams: BTreeSet<(String, String)> = policy_versions
             .iter()
@@ -423,13 +461,25 @@ impl State {
                 }
             }
         }
+        let mut early = request_reader.finish();
+        let mut parsed: BTreeMap<ObjectId, Parsed> = BTreeMap::new();
+        wanted.retain(|id| match early.remove(*id) {
+            Some(result) => {
+                parsed.insert((*id).clone(), result.map_err(Rejection::from));
+                false
+            }
+            None => true,
+        });
+        drop(early);
+        // Whatever the readers could not read is read here, so that its error stops the run.
         let blobs = wanted.iter().map(|id| source.read_blob(id)).collect::<Result<Vec<_>, _>>()?;
-        let parsed: BTreeMap<ObjectId, Parsed> = wanted
-            .into_iter()
-            .cloned()
-            .zip(load::parse_requests(&blobs))
-            .map(|(id, result)| (id, result.map_err(Rejection::from)))
-            .collect();
+        parsed.extend(
+            wanted
+                .into_iter()
+                .cloned()
+                .zip(load::parse_requests(&blobs))
+                .map(|(id, result)| (id, result.map_err(Rejection::from))),
+        );
         drop(blobs);
         let inputs = Inputs {
             commits: &commits,
@@ -782,11 +832,19 @@ fn policy_error(rev: &str, problems: &[PolicyProblem]) -> anyhow::Error {
     anyhow!("the policy at {rev} cannot be used, so nothing was changed:\n{}", lines.join("\n"))
 }
 
-/// Parses each policy blob once, however many versions share it.
+/// Reads each policy blob once, however many versions share it, and each catalog file once
+/// per configuration it is read against: a history's policy versions differ by a file or two,
+/// and share the rest (`policy::CatalogPart`).
 #[derive(Default)]
 struct PolicyCache {
-    configs: BTreeMap<ObjectId, Result<ConfigFile, LoadError>>,
-    catalogs: BTreeMap<ObjectId, Result<CatalogFile, LoadError>>,
+    configs: BTreeMap<ObjectId, Result<Arc<Settings>, LoadError>>,
+    /// By configuration blob, catalog path and catalog blob: a resource names its file, and its
+    /// defaults come from the configuration.
+    catalogs: BTreeMap<(ObjectId, String, ObjectId), Result<Arc<CatalogPart>, LoadError>>,
+    /// Catalog blobs read without a usable configuration, for their own problems only.
+    unusable_catalogs: BTreeMap<ObjectId, Option<LoadError>>,
+    /// Catalog blobs already parsed while the history was read.
+    parsed_catalogs: BTreeMap<ObjectId, Result<CatalogFile, LoadError>>,
 }
 
 impl PolicyCache {
@@ -797,54 +855,127 @@ impl PolicyCache {
         source: &Source,
         files: &BTreeMap<String, crate::model::TreeEntry>,
     ) -> Result<Policy, Vec<PolicyProblem>> {
-        let mut problems = Vec::new();
-        let mut config = None;
-        let mut catalogs = Vec::new();
-        for (path, entry) in files {
-            let is_config = path == CONFIG_PATH;
-            if !is_config && !is_catalog_file(path) {
-                continue;
-            }
-            let parsed = if !matches!(entry.kind, EntryKind::File | EntryKind::Executable) {
-                Err(unreadable("a policy file must be a regular file, not a link or a submodule"))
-            } else if is_config {
+        let config = files.get(CONFIG_PATH).map(|entry| {
+            let settings = if is_regular(entry) {
                 self.configs
                     .entry(entry.id.clone())
-                    .or_insert_with(|| read_and(source, &entry.id, load::parse_config))
+                    .or_insert_with(|| {
+                        read_and(source, &entry.id, load::parse_config)
+                            .map(|config| Arc::new(policy::read_config(&config)))
+                    })
                     .clone()
-                    .map(Either::Config)
             } else {
-                self.catalogs
-                    .entry(entry.id.clone())
-                    .or_insert_with(|| read_and(source, &entry.id, load::parse_catalog))
-                    .clone()
-                    .map(Either::Catalog)
+                Err(unreadable("a policy file must be a regular file, not a link or a submodule"))
             };
-            match parsed {
-                Ok(Either::Config(parsed)) => config = Some(parsed),
-                Ok(Either::Catalog(parsed)) => catalogs.push((path.clone(), parsed)),
-                Err(error) => problems.push(PolicyProblem {
+            (&entry.id, settings)
+        });
+        let usable = match &config {
+            Some((id, Ok(settings))) => Some((*id, settings)),
+            _ => None,
+        };
+        // Problems are listed in path order, whichever file they are in.
+        let mut problems = Vec::new();
+        let mut parts = Vec::new();
+        for (path, entry) in files {
+            let error = if path == CONFIG_PATH {
+                config.as_ref().and_then(|(_, settings)| settings.as_ref().err().cloned())
+            } else if !is_catalog_file(path) {
+                continue;
+            } else if !is_regular(entry) {
+                Some(unreadable("a policy file must be a regular file, not a link or a submodule"))
+            } else if let Some((config_id, settings)) = usable {
+                let part = self
+                    .catalogs
+                    .entry((config_id.clone(), path.clone(), entry.id.clone()))
+                    .or_insert_with(|| {
+                        let part =
+                            |catalog: &CatalogFile| Arc::new(policy::read_catalog(settings, path, catalog));
+                        match self.parsed_catalogs.get(&entry.id) {
+                            Some(parsed) => parsed.as_ref().map(part).map_err(Clone::clone),
+                            None => {
+                                read_and(source, &entry.id, load::parse_catalog).map(|catalog| part(&catalog))
+                            }
+                        }
+                    });
+                match part {
+                    Ok(part) => {
+                        parts.push((path.as_str(), Arc::clone(part)));
+                        None
+                    }
+                    Err(error) => Some(error.clone()),
+                }
+            } else {
+                self.unusable_catalogs
+                    .entry(entry.id.clone())
+                    .or_insert_with(|| match self.parsed_catalogs.get(&entry.id) {
+                        Some(parsed) => parsed.as_ref().err().cloned(),
+                        None => read_and(source, &entry.id, load::parse_catalog).err(),
+                    })
+                    .clone()
+            };
+            if let Some(error) = error {
+                problems.push(PolicyProblem {
                     file: path.clone(),
                     field: error.field.clone(),
                     message: match error.line {
                         Some(line) => format!("line {line}: {}: {}", error.code, error.message),
                         None => format!("{}: {}", error.code, error.message),
                     },
-                }),
+                });
             }
         }
         if !problems.is_empty() {
             return Err(problems);
         }
-        let Some(config) = config else {
+        let Some((_, settings)) = usable else {
             return Err(vec![PolicyProblem {
                 file: CONFIG_PATH.into(),
                 field: None,
                 message: "missing".into(),
             }]);
         };
-        policy::build(&config, &catalogs)
+        policy::assemble(settings, parts.iter().map(|(path, part)| (*path, &**part)))
     }
+}
+
+/// Reads and parses blobs on its own thread, with its own handle on the repository, as their
+/// ids arrive. A blob it cannot read is left out, for the caller to read again and report.
+struct BlobReader<T> {
+    ids: std::sync::mpsc::Sender<ObjectId>,
+    worker: std::thread::JoinHandle<BTreeMap<ObjectId, Result<T, LoadError>>>,
+}
+
+impl<T: Send + 'static> BlobReader<T> {
+    fn start(source: Source, parse: fn(&[u8]) -> Result<T, LoadError>) -> BlobReader<T> {
+        let (ids, wanted) = std::sync::mpsc::channel::<ObjectId>();
+        let worker = std::thread::spawn(move || {
+            let mut parsed = BTreeMap::new();
+            for id in wanted {
+                if let std::collections::btree_map::Entry::Vacant(slot) = parsed.entry(id)
+                    && let Ok(bytes) = source.read_blob(slot.key())
+                {
+                    slot.insert(parse(&bytes));
+                }
+            }
+            parsed
+        });
+        BlobReader { ids, worker }
+    }
+
+    fn want(&self, id: &ObjectId) {
+        // A worker that is gone has left its blobs for the caller to read.
+        let _ = self.ids.send(id.clone());
+    }
+
+    /// Everything parsed so far, once the worker has caught up; nothing if it died.
+    fn finish(self) -> BTreeMap<ObjectId, Result<T, LoadError>> {
+        drop(self.ids);
+        self.worker.join().unwrap_or_default()
+    }
+}
+
+fn is_regular(entry: &crate::model::TreeEntry) -> bool {
+    matches!(entry.kind, EntryKind::File | EntryKind::Executable)
 }
 
 fn unreadable(message: &str) -> LoadError {
@@ -855,11 +986,6 @@ fn unreadable(message: &str) -> LoadError {
         line: None,
         column: None,
     }
-}
-
-enum Either {
-    Config(ConfigFile),
-    Catalog(CatalogFile),
 }
 
 fn read_and<T>(

@@ -7,7 +7,9 @@
 //! the history in order and keeps only those that an admin of the previous
 //! trusted version approved. Pure: values in, values out.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::TimeDelta;
 
@@ -124,10 +126,10 @@ pub struct Policy {
     pub max_revocations: RevocationLimit,
     /// `require_known_subjects`.
     pub require_known_subjects: bool,
-    /// Catalog resources.
-    pub resources: BTreeMap<ResourceId, Resource>,
+    /// Catalog resources, shared with the other versions that did not change their file.
+    pub resources: BTreeMap<ResourceId, Arc<Resource>>,
     /// Catalog groups.
-    pub groups: BTreeMap<String, BTreeSet<Login>>,
+    pub groups: BTreeMap<String, Arc<BTreeSet<Login>>>,
     /// Machine identities, by subject.
     pub identities: BTreeMap<String, Identity>,
 }
@@ -186,8 +188,24 @@ impl Problems<'_> {
     }
 }
 
-/// Validates a configuration and its catalog files into a policy, or lists every problem.
-pub fn build(config: &ConfigFile, catalogs: &[(String, CatalogFile)]) -> Result<Policy, Vec<PolicyProblem>> {
+/// What `tenure.yaml` holds, validated: everything a policy takes from it, and what each
+/// catalog file is read against. Problems are kept, not returned, so that one version's
+/// configuration is read once however many catalog files it is combined with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    branch: String,
+    forge: ForgeKind,
+    admins: Vec<Principal>,
+    providers: BTreeMap<String, (ProviderKind, ProviderConfig)>,
+    max_revocations: RevocationLimit,
+    require_known_subjects: bool,
+    default_approvals: u32,
+    default_max_duration: TimeDelta,
+    problems: Vec<PolicyProblem>,
+}
+
+/// Validates a configuration, noting every problem in it.
+pub fn read_config(config: &ConfigFile) -> Settings {
     let mut problems = Vec::new();
     let mut config_problems = Problems { file: CONFIG_PATH, list: &mut problems };
     if config.version != 1 {
@@ -261,171 +279,291 @@ pub fn build(config: &ConfigFile, catalogs: &[(String, CatalogFile)]) -> Result<
             }
         },
     };
-
-    let mut resources = BTreeMap::new();
-    let mut groups: BTreeMap<String, BTreeSet<Login>> = BTreeMap::new();
-    let mut identities = BTreeMap::new();
-    for (file, catalog) in catalogs {
-        let mut catalog_problems = Problems { file, list: &mut problems };
-        for (name, members) in &catalog.groups {
-            if !is_valid_group_name(name) {
-                catalog_problems
-                    .add(format!("groups.{name}"), "group names are letters, digits, `-`, `_`, `.`");
-                continue;
-            }
-            if groups.contains_key(name) {
-                catalog_problems
-                    .add(format!("groups.{name}"), "this group is defined in another catalog file too");
-                continue;
-            }
-            let mut logins = BTreeSet::new();
-            for (index, member) in members.iter().enumerate() {
-                match Login::parse(member) {
-                    Some(login) => {
-                        logins.insert(login);
-                    }
-                    None => catalog_problems
-                        .add(format!("groups.{name}[{index}]"), format!("`{member}` is not a login")),
-                }
-            }
-            groups.insert(name.clone(), logins);
-        }
-        for (index, entry) in catalog.resources.iter().enumerate() {
-            let field = |rest: &str| format!("resources[{index}].{rest}");
-            let Some(id) = ResourceId::parse(&entry.id) else {
-                catalog_problems.add(
-                    field("id"),
-                    format!("`{}` is not a resource id such as `gh:team/payments` or `gh:org`", entry.id),
-                );
-                continue;
-            };
-            let Some((kind, _)) = providers.get(id.provider()) else {
-                catalog_problems.add(
-                    field("id"),
-                    format!(
-                        "`{}` names provider `{}`, which tenure.yaml does not configure",
-                        entry.id,
-                        id.provider()
-                    ),
-                );
-                continue;
-            };
-            if resources.contains_key(&id) {
-                catalog_problems.add(field("id"), format!("`{id}` is listed twice in the catalog"));
-                continue;
-            }
-            if entry.roles.is_empty() {
-                catalog_problems.add(field("roles"), "a resource needs at least one role");
-            }
-            for (role_index, role) in entry.roles.iter().enumerate() {
-                if role.is_empty() || role.len() > 100 || !role.bytes().all(|b| b.is_ascii_graphic()) {
-                    catalog_problems
-                        .add(field(&format!("roles[{role_index}]")), format!("`{role}` is not a role name"));
-                }
-            }
-            if entry.owners.is_empty() {
-                catalog_problems.add(field("owners"), "a resource needs at least one owner");
-            }
-            if entry.approvals == Some(0) {
-                catalog_problems.add(
-                    field("approvals"),
-                    "at least 1 approval is required; use break_glass for access without approvals",
-                );
-            }
-            let owners = catalog_problems.principals(&field("owners"), &entry.owners);
-            let max_duration = match &entry.max_duration {
-                Some(text) => {
-                    catalog_problems.duration(&field("max_duration"), text).unwrap_or(TimeDelta::zero())
-                }
-                None => default_max_duration,
-            };
-            for (keep_index, account) in entry.keep.iter().enumerate() {
-                if !kind.is_valid_subject(account) {
-                    catalog_problems.add(
-                        field(&format!("keep[{keep_index}]")),
-                        format!("`{account}` is not a valid subject"),
-                    );
-                }
-            }
-            let break_glass = entry.break_glass.as_ref().map(|glass| BreakGlass {
-                who: catalog_problems.principals(&field("break_glass.who"), &glass.who),
-                max_duration: catalog_problems
-                    .duration(&field("break_glass.max_duration"), &glass.max_duration)
-                    .unwrap_or(TimeDelta::zero()),
-            });
-            resources.insert(
-                id.clone(),
-                Resource {
-                    id,
-                    file: file.clone(),
-                    owners,
-                    roles: entry.roles.clone(),
-                    approvals: entry.approvals.unwrap_or(default_approvals),
-                    max_duration,
-                    manage: entry.manage,
-                    keep: entry.keep.clone(),
-                    allow_empty: entry.allow_empty,
-                    break_glass,
-                },
-            );
-        }
-        for (index, entry) in catalog.identities.iter().enumerate() {
-            let field = |rest: &str| format!("identities[{index}].{rest}");
-            if !crate::model::is_valid_plain_subject(&entry.id) {
-                catalog_problems.add(field("id"), format!("`{}` is not a valid subject", entry.id));
-                continue;
-            }
-            if identities.contains_key(&entry.id) {
-                catalog_problems.add(field("id"), format!("identity `{}` is listed twice", entry.id));
-                continue;
-            }
-            if entry.owners.is_empty() {
-                catalog_problems.add(field("owners"), "an identity needs at least one owner");
-            }
-            let IdentityKind::Service = entry.kind;
-            let owners = catalog_problems.principals(&field("owners"), &entry.owners);
-            let max_duration = entry
-                .max_duration
-                .as_ref()
-                .and_then(|text| catalog_problems.duration(&field("max_duration"), text));
-            identities.insert(entry.id.clone(), Identity { id: entry.id.clone(), owners, max_duration });
-        }
-    }
-    // Groups may be defined in any catalog file, so references are checked once all are read.
-    let mut check_groups = |file: &str, field: String, principals: &[Principal]| {
-        for principal in principals {
-            if let Principal::Group(name) = principal
-                && !groups.contains_key(name)
-            {
-                problems.push(PolicyProblem {
-                    file: file.to_owned(),
-                    field: Some(field.clone()),
-                    message: format!("group `{name}` is not defined in the catalog"),
-                });
-            }
-        }
-    };
-    check_groups(CONFIG_PATH, "admins".into(), &admins);
-    for resource in resources.values() {
-        check_groups(&resource.file, format!("resources[{}].owners", resource.id), &resource.owners);
-        if let Some(glass) = &resource.break_glass {
-            check_groups(&resource.file, format!("resources[{}].break_glass.who", resource.id), &glass.who);
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok(Policy {
+    Settings {
         branch: config.branch.clone(),
         forge,
         admins,
         providers,
         max_revocations,
         require_known_subjects: config.require_known_subjects,
+        default_approvals,
+        default_max_duration,
+        problems,
+    }
+}
+
+/// One catalog file read against one configuration: its definitions in file order, each with
+/// the problems found in it alone.
+///
+/// A catalog file changes far less often than the policy around it, so a history's policy
+/// versions share the parts of the files they did not change (and the [`Resource`]s in them)
+/// instead of rebuilding the whole catalog at every version. Whether a name is defined twice,
+/// and whether a named group exists, depend on the other files: [`assemble`] decides those.
+#[derive(Debug, Clone)]
+pub struct CatalogPart {
+    entries: Vec<CatalogEntry>,
+}
+
+#[derive(Debug, Clone)]
+enum CatalogEntry {
+    /// An entry too broken to define anything.
+    Broken(PolicyProblem),
+    Group {
+        name: String,
+        members: Arc<BTreeSet<Login>>,
+        problems: Vec<PolicyProblem>,
+    },
+    Resource {
+        field: String,
+        resource: Arc<Resource>,
+        problems: Vec<PolicyProblem>,
+    },
+    Identity {
+        field: String,
+        identity: Identity,
+        problems: Vec<PolicyProblem>,
+    },
+}
+
+/// Validates one catalog file against a configuration.
+pub fn read_catalog(settings: &Settings, file: &str, catalog: &CatalogFile) -> CatalogPart {
+    let mut entries = Vec::new();
+    let broken = |field: String, message: String| {
+        CatalogEntry::Broken(PolicyProblem { file: file.to_owned(), field: Some(field), message })
+    };
+    for (name, members) in &catalog.groups {
+        if !is_valid_group_name(name) {
+            entries.push(broken(
+                format!("groups.{name}"),
+                "group names are letters, digits, `-`, `_`, `.`".to_owned(),
+            ));
+            continue;
+        }
+        let mut problems = Vec::new();
+        let mut group_problems = Problems { file, list: &mut problems };
+        let mut logins = BTreeSet::new();
+        for (index, member) in members.iter().enumerate() {
+            match Login::parse(member) {
+                Some(login) => {
+                    logins.insert(login);
+                }
+                None => group_problems
+                    .add(format!("groups.{name}[{index}]"), format!("`{member}` is not a login")),
+            }
+        }
+        entries.push(CatalogEntry::Group { name: name.clone(), members: Arc::new(logins), problems });
+    }
+    for (index, entry) in catalog.resources.iter().enumerate() {
+        let field = |rest: &str| format!("resources[{index}].{rest}");
+        let Some(id) = ResourceId::parse(&entry.id) else {
+            entries.push(broken(
+                field("id"),
+                format!("`{}` is not a resource id such as `gh:team/payments` or `gh:org`", entry.id),
+            ));
+            continue;
+        };
+        let Some((kind, _)) = settings.providers.get(id.provider()) else {
+            entries.push(broken(
+                field("id"),
+                format!(
+                    "`{}` names provider `{}`, which tenure.yaml does not configure",
+                    entry.id,
+                    id.provider()
+                ),
+            ));
+            continue;
+        };
+        let mut problems = Vec::new();
+        let mut resource_problems = Problems { file, list: &mut problems };
+        if entry.roles.is_empty() {
+            resource_problems.add(field("roles"), "a resource needs at least one role");
+        }
+        for (role_index, role) in entry.roles.iter().enumerate() {
+            if role.is_empty() || role.len() > 100 || !role.bytes().all(|b| b.is_ascii_graphic()) {
+                resource_problems
+                    .add(field(&format!("roles[{role_index}]")), format!("`{role}` is not a role name"));
+            }
+        }
+        if entry.owners.is_empty() {
+            resource_problems.add(field("owners"), "a resource needs at least one owner");
+        }
+        if entry.approvals == Some(0) {
+            resource_problems.add(
+                field("approvals"),
+                "at least 1 approval is required; use break_glass for access without approvals",
+            );
+        }
+        let owners = resource_problems.principals(&field("owners"), &entry.owners);
+        let max_duration = match &entry.max_duration {
+            Some(text) => {
+                resource_problems.duration(&field("max_duration"), text).unwrap_or(TimeDelta::zero())
+            }
+            None => settings.default_max_duration,
+        };
+        for (keep_index, account) in entry.keep.iter().enumerate() {
+            if !kind.is_valid_subject(account) {
+                resource_problems.add(
+                    field(&format!("keep[{keep_index}]")),
+                    format!("`{account}` is not a valid subject"),
+                );
+            }
+        }
+        let break_glass = entry.break_glass.as_ref().map(|glass| BreakGlass {
+            who: resource_problems.principals(&field("break_glass.who"), &glass.who),
+            max_duration: resource_problems
+                .duration(&field("break_glass.max_duration"), &glass.max_duration)
+                .unwrap_or(TimeDelta::zero()),
+        });
+        let resource = Resource {
+            id,
+            file: file.to_owned(),
+            owners,
+            roles: entry.roles.clone(),
+            approvals: entry.approvals.unwrap_or(settings.default_approvals),
+            max_duration,
+            manage: entry.manage,
+            keep: entry.keep.clone(),
+            allow_empty: entry.allow_empty,
+            break_glass,
+        };
+        entries.push(CatalogEntry::Resource { field: field("id"), resource: Arc::new(resource), problems });
+    }
+    for (index, entry) in catalog.identities.iter().enumerate() {
+        let field = |rest: &str| format!("identities[{index}].{rest}");
+        if !crate::model::is_valid_plain_subject(&entry.id) {
+            entries.push(broken(field("id"), format!("`{}` is not a valid subject", entry.id)));
+            continue;
+        }
+        let mut problems = Vec::new();
+        let mut identity_problems = Problems { file, list: &mut problems };
+        if entry.owners.is_empty() {
+            identity_problems.add(field("owners"), "an identity needs at least one owner");
+        }
+        let IdentityKind::Service = entry.kind;
+        let owners = identity_problems.principals(&field("owners"), &entry.owners);
+        let max_duration = entry
+            .max_duration
+            .as_ref()
+            .and_then(|text| identity_problems.duration(&field("max_duration"), text));
+        entries.push(CatalogEntry::Identity {
+            field: field("id"),
+            identity: Identity { id: entry.id.clone(), owners, max_duration },
+            problems,
+        });
+    }
+    CatalogPart { entries }
+}
+
+/// Puts a configuration and its catalog files, in path order, together into a policy, or
+/// lists every problem: each part's own, then names defined twice and groups named but never
+/// defined.
+pub fn assemble<'a>(
+    settings: &Settings,
+    parts: impl IntoIterator<Item = (&'a str, &'a CatalogPart)>,
+) -> Result<Policy, Vec<PolicyProblem>> {
+    let mut problems = settings.problems.clone();
+    let mut resources: BTreeMap<ResourceId, Arc<Resource>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Arc<BTreeSet<Login>>> = BTreeMap::new();
+    let mut identities = BTreeMap::new();
+    for (file, part) in parts {
+        let twice = |field: String, message: String| PolicyProblem {
+            file: file.to_owned(),
+            field: Some(field),
+            message,
+        };
+        for entry in &part.entries {
+            match entry {
+                CatalogEntry::Broken(problem) => problems.push(problem.clone()),
+                CatalogEntry::Group { name, members, problems: own } => match groups.entry(name.clone()) {
+                    Entry::Occupied(_) => problems.push(twice(
+                        format!("groups.{name}"),
+                        "this group is defined in another catalog file too".to_owned(),
+                    )),
+                    Entry::Vacant(slot) => {
+                        problems.extend(own.iter().cloned());
+                        slot.insert(Arc::clone(members));
+                    }
+                },
+                CatalogEntry::Resource { field, resource, problems: own } => {
+                    match resources.entry(resource.id.clone()) {
+                        Entry::Occupied(_) => {
+                            problems.push(twice(
+                                field.clone(),
+                                format!("`{}` is listed twice in the catalog", resource.id),
+                            ));
+                        }
+                        Entry::Vacant(slot) => {
+                            problems.extend(own.iter().cloned());
+                            slot.insert(Arc::clone(resource));
+                        }
+                    }
+                }
+                CatalogEntry::Identity { field, identity, problems: own } => {
+                    match identities.entry(identity.id.clone()) {
+                        Entry::Occupied(_) => {
+                            problems.push(twice(
+                                field.clone(),
+                                format!("identity `{}` is listed twice", identity.id),
+                            ));
+                        }
+                        Entry::Vacant(slot) => {
+                            problems.extend(own.iter().cloned());
+                            slot.insert(identity.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Groups may be defined in any catalog file, so references are checked once all are read.
+    let mut check_groups = |file: &str, field: &dyn Fn() -> String, principals: &[Principal]| {
+        for principal in principals {
+            if let Principal::Group(name) = principal
+                && !groups.contains_key(name)
+            {
+                problems.push(PolicyProblem {
+                    file: file.to_owned(),
+                    field: Some(field()),
+                    message: format!("group `{name}` is not defined in the catalog"),
+                });
+            }
+        }
+    };
+    check_groups(CONFIG_PATH, &|| "admins".to_owned(), &settings.admins);
+    for resource in resources.values() {
+        check_groups(&resource.file, &|| format!("resources[{}].owners", resource.id), &resource.owners);
+        if let Some(glass) = &resource.break_glass {
+            check_groups(
+                &resource.file,
+                &|| format!("resources[{}].break_glass.who", resource.id),
+                &glass.who,
+            );
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Policy {
+        branch: settings.branch.clone(),
+        forge: settings.forge.clone(),
+        admins: settings.admins.clone(),
+        providers: settings.providers.clone(),
+        max_revocations: settings.max_revocations,
+        require_known_subjects: settings.require_known_subjects,
         resources,
         groups,
         identities,
     })
+}
+
+/// Validates a configuration and its catalog files into a policy, or lists every problem.
+pub fn build(config: &ConfigFile, catalogs: &[(String, CatalogFile)]) -> Result<Policy, Vec<PolicyProblem>> {
+    let settings = read_config(config);
+    let parts: Vec<(&str, CatalogPart)> = catalogs
+        .iter()
+        .map(|(file, catalog)| (file.as_str(), read_catalog(&settings, file, catalog)))
+        .collect();
+    assemble(&settings, parts.iter().map(|(file, part)| (*file, part)))
 }
 
 fn parse_limit(text: &str) -> Option<RevocationLimit> {
@@ -671,6 +809,54 @@ mod tests {
         let mut teams = TeamMembers::new();
         teams.insert(("acme".into(), "leads".into()), [dave.clone()].into());
         assert!(policy.is_member(owners, &dave, &teams));
+    }
+
+    #[test]
+    fn versions_share_the_resources_of_the_catalog_files_they_did_not_change() {
+        let settings = read_config(&config());
+        let unchanged = read_catalog(&settings, "catalog/a.yaml", &catalog());
+        let other = |id: &str| -> CatalogFile {
+            serde_json::from_value(serde_json::json!({
+                "resources": [{"id": id, "owners": ["bob"], "roles": ["member"]}],
+            }))
+            .unwrap()
+        };
+        let before = read_catalog(&settings, "catalog/b.yaml", &other("local:group/one"));
+        let after = read_catalog(&settings, "catalog/b.yaml", &other("local:group/two"));
+        let first =
+            assemble(&settings, [("catalog/a.yaml", &unchanged), ("catalog/b.yaml", &before)]).unwrap();
+        let second =
+            assemble(&settings, [("catalog/a.yaml", &unchanged), ("catalog/b.yaml", &after)]).unwrap();
+        let oncall = ResourceId::parse("local:group/oncall").unwrap();
+        assert!(Arc::ptr_eq(&first.resources[&oncall], &second.resources[&oncall]));
+        assert!(first.resources.contains_key(&ResourceId::parse("local:group/one").unwrap()));
+        assert!(!second.resources.contains_key(&ResourceId::parse("local:group/one").unwrap()));
+        // Assembling parts is what `build` does in one go.
+        let built = build(
+            &config(),
+            &[("catalog/a.yaml".into(), catalog()), ("catalog/b.yaml".into(), other("local:group/two"))],
+        );
+        assert_eq!(built, Ok(second));
+    }
+
+    #[test]
+    fn a_name_defined_in_two_files_is_a_problem_of_the_later_file_whatever_was_read_first() {
+        let settings = read_config(&config());
+        let again = read_catalog(&settings, "catalog/b.yaml", &catalog());
+        let first = read_catalog(&settings, "catalog/a.yaml", &catalog());
+        let problems =
+            assemble(&settings, [("catalog/a.yaml", &first), ("catalog/b.yaml", &again)]).unwrap_err();
+        let found: Vec<(&str, Option<&str>)> =
+            problems.iter().map(|problem| (problem.file.as_str(), problem.field.as_deref())).collect();
+        assert_eq!(
+            found,
+            [
+                ("catalog/b.yaml", Some("groups.leads")),
+                ("catalog/b.yaml", Some("groups.security")),
+                ("catalog/b.yaml", Some("resources[0].id")),
+            ]
+        );
+        assert!(problems[2].message.contains("listed twice"), "{problems:?}");
     }
 
     #[test]
