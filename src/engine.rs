@@ -834,7 +834,7 @@ fn policy_error(rev: &str, problems: &[PolicyProblem]) -> anyhow::Error {
 
 /// Reads each policy blob once, however many versions share it, and each catalog file once
 /// per configuration it is read against: a history's policy versions differ by a file or two,
-/// and share the rest (`policy::CatalogPart`).
+/// and share the rest (`policy::CatalogPart`, `policy::assemble_after`).
 #[derive(Default)]
 struct PolicyCache {
     configs: BTreeMap<ObjectId, Result<Arc<Settings>, LoadError>>,
@@ -845,6 +845,8 @@ struct PolicyCache {
     unusable_catalogs: BTreeMap<ObjectId, Option<LoadError>>,
     /// Catalog blobs already parsed while the history was read.
     parsed_catalogs: BTreeMap<ObjectId, Result<CatalogFile, LoadError>>,
+    /// The last policy built: the next is built from it, keeping what they share.
+    previous: Option<Policy>,
 }
 
 impl PolicyCache {
@@ -899,7 +901,7 @@ impl PolicyCache {
                     });
                 match part {
                     Ok(part) => {
-                        parts.push((path.as_str(), Arc::clone(part)));
+                        parts.push(Arc::clone(part));
                         None
                     }
                     Err(error) => Some(error.clone()),
@@ -934,7 +936,14 @@ impl PolicyCache {
                 message: "missing".into(),
             }]);
         };
-        policy::assemble(settings, parts.iter().map(|(path, part)| (*path, &**part)))
+        let policy = match &self.previous {
+            Some(previous) => policy::assemble_after(previous, settings, &parts),
+            None => policy::assemble(settings, &parts),
+        };
+        if let Ok(policy) = &policy {
+            self.previous = Some(policy.clone());
+        }
+        policy
     }
 }
 

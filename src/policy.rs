@@ -112,7 +112,7 @@ pub struct Identity {
 }
 
 /// One validated policy version: configuration plus catalog.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     /// The branch whose history is the truth.
     pub branch: String,
@@ -126,13 +126,44 @@ pub struct Policy {
     pub max_revocations: RevocationLimit,
     /// `require_known_subjects`.
     pub require_known_subjects: bool,
-    /// Catalog resources, shared with the other versions that did not change their file.
-    pub resources: BTreeMap<ResourceId, Arc<Resource>>,
+    /// Catalog resources. The versions of a history share the entries that they have in
+    /// common (`assemble_after`).
+    pub resources: ResourceMap,
     /// Catalog groups.
     pub groups: BTreeMap<String, Arc<BTreeSet<Login>>>,
     /// Machine identities, by subject.
     pub identities: BTreeMap<String, Identity>,
+    /// What it was assembled from.
+    basis: Basis,
 }
+
+/// A policy's resources by id: a persistent map, so that two versions share what they have in
+/// common instead of each holding the whole catalog.
+pub type ResourceMap = rpds::RedBlackTreeMapSync<ResourceId, Arc<Resource>>;
+
+/// The configuration and catalog files a policy was assembled from, in path order.
+#[derive(Debug, Clone)]
+struct Basis {
+    settings: Arc<Settings>,
+    parts: Vec<Arc<CatalogPart>>,
+}
+
+/// Two policies are equal when they say the same, however they were assembled.
+impl PartialEq for Policy {
+    fn eq(&self, other: &Self) -> bool {
+        self.branch == other.branch
+            && self.forge == other.forge
+            && self.admins == other.admins
+            && self.providers == other.providers
+            && self.max_revocations == other.max_revocations
+            && self.require_known_subjects == other.require_known_subjects
+            && self.resources == other.resources
+            && self.groups == other.groups
+            && self.identities == other.identities
+    }
+}
+
+impl Eq for Policy {}
 
 /// A problem with a policy file. Any problem makes the policy version unusable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,7 +332,83 @@ pub fn read_config(config: &ConfigFile) -> Settings {
 /// and whether a named group exists, depend on the other files: [`assemble`] decides those.
 #[derive(Debug, Clone)]
 pub struct CatalogPart {
+    file: String,
     entries: Vec<CatalogEntry>,
+    /// What the file defines, when it has no problem of its own.
+    clean: Option<CleanPart>,
+}
+
+/// The definitions of a catalog file without problems of its own, by name, for assembling a
+/// policy version from the one before it.
+#[derive(Debug, Clone)]
+struct CleanPart {
+    resources: BTreeMap<ResourceId, Arc<Resource>>,
+    groups: Vec<(String, Arc<BTreeSet<Login>>)>,
+    identities: Vec<Identity>,
+    /// The groups its resources name as owners or for break-glass.
+    named_groups: BTreeSet<String>,
+    /// The forge teams it names anywhere.
+    teams: BTreeSet<(String, String)>,
+}
+
+impl CleanPart {
+    /// The definitions of `entries`, if none of them has a problem and no name is defined twice.
+    fn of(entries: &[CatalogEntry]) -> Option<CleanPart> {
+        let mut clean = CleanPart {
+            resources: BTreeMap::new(),
+            groups: Vec::new(),
+            identities: Vec::new(),
+            named_groups: BTreeSet::new(),
+            teams: BTreeSet::new(),
+        };
+        let mut identity_ids = BTreeSet::new();
+        for entry in entries {
+            match entry {
+                CatalogEntry::Broken(_) => return None,
+                CatalogEntry::Group { problems, .. }
+                | CatalogEntry::Resource { problems, .. }
+                | CatalogEntry::Identity { problems, .. }
+                    if !problems.is_empty() =>
+                {
+                    return None;
+                }
+                CatalogEntry::Group { name, members, .. } => {
+                    clean.groups.push((name.clone(), Arc::clone(members)))
+                }
+                CatalogEntry::Resource { resource, .. } => {
+                    let glass = resource.break_glass.iter().flat_map(|glass| &glass.who);
+                    for principal in resource.owners.iter().chain(glass) {
+                        clean.note(principal);
+                    }
+                    if clean.resources.insert(resource.id.clone(), Arc::clone(resource)).is_some() {
+                        return None;
+                    }
+                }
+                CatalogEntry::Identity { identity, .. } => {
+                    for principal in &identity.owners {
+                        clean.note(principal);
+                    }
+                    if !identity_ids.insert(identity.id.clone()) {
+                        return None;
+                    }
+                    clean.identities.push(identity.clone());
+                }
+            }
+        }
+        Some(clean)
+    }
+
+    fn note(&mut self, principal: &Principal) {
+        match principal {
+            Principal::Group(name) => {
+                self.named_groups.insert(name.clone());
+            }
+            Principal::Team { org, slug } => {
+                self.teams.insert((org.clone(), slug.clone()));
+            }
+            Principal::User(_) => {}
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -451,21 +558,20 @@ pub fn read_catalog(settings: &Settings, file: &str, catalog: &CatalogFile) -> C
             problems,
         });
     }
-    CatalogPart { entries }
+    let clean = CleanPart::of(&entries);
+    CatalogPart { file: file.to_owned(), entries, clean }
 }
 
 /// Puts a configuration and its catalog files, in path order, together into a policy, or
 /// lists every problem: each part's own, then names defined twice and groups named but never
 /// defined.
-pub fn assemble<'a>(
-    settings: &Settings,
-    parts: impl IntoIterator<Item = (&'a str, &'a CatalogPart)>,
-) -> Result<Policy, Vec<PolicyProblem>> {
+pub fn assemble(settings: &Arc<Settings>, parts: &[Arc<CatalogPart>]) -> Result<Policy, Vec<PolicyProblem>> {
     let mut problems = settings.problems.clone();
-    let mut resources: BTreeMap<ResourceId, Arc<Resource>> = BTreeMap::new();
+    let mut resources = ResourceMap::new_sync();
     let mut groups: BTreeMap<String, Arc<BTreeSet<Login>>> = BTreeMap::new();
     let mut identities = BTreeMap::new();
-    for (file, part) in parts {
+    for part in parts {
+        let file = part.file.as_str();
         let twice = |field: String, message: String| PolicyProblem {
             file: file.to_owned(),
             field: Some(field),
@@ -485,17 +591,14 @@ pub fn assemble<'a>(
                     }
                 },
                 CatalogEntry::Resource { field, resource, problems: own } => {
-                    match resources.entry(resource.id.clone()) {
-                        Entry::Occupied(_) => {
-                            problems.push(twice(
-                                field.clone(),
-                                format!("`{}` is listed twice in the catalog", resource.id),
-                            ));
-                        }
-                        Entry::Vacant(slot) => {
-                            problems.extend(own.iter().cloned());
-                            slot.insert(Arc::clone(resource));
-                        }
+                    if resources.contains_key(&resource.id) {
+                        problems.push(twice(
+                            field.clone(),
+                            format!("`{}` is listed twice in the catalog", resource.id),
+                        ));
+                    } else {
+                        problems.extend(own.iter().cloned());
+                        resources.insert_mut(resource.id.clone(), Arc::clone(resource));
                     }
                 }
                 CatalogEntry::Identity { field, identity, problems: own } => {
@@ -543,27 +646,111 @@ pub fn assemble<'a>(
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(Policy {
-        branch: settings.branch.clone(),
-        forge: settings.forge.clone(),
-        admins: settings.admins.clone(),
-        providers: settings.providers.clone(),
-        max_revocations: settings.max_revocations,
-        require_known_subjects: settings.require_known_subjects,
-        resources,
-        groups,
-        identities,
-    })
+    Ok(Policy::new(settings, parts, resources, groups, identities))
+}
+
+/// [`assemble`], starting from `previous`, a version of the same history: a version differs
+/// from the one before it by a catalog file or two, so it keeps the previous version's
+/// resources and changes only those of the files that changed, sharing the rest. The result
+/// is what [`assemble`] gives, which it falls back to whenever a changed file, or the files
+/// together, have any problem, and when the configuration is not the same.
+pub fn assemble_after(
+    previous: &Policy,
+    settings: &Arc<Settings>,
+    parts: &[Arc<CatalogPart>],
+) -> Result<Policy, Vec<PolicyProblem>> {
+    assemble_incrementally(previous, settings, parts).map_or_else(|| assemble(settings, parts), Ok)
+}
+
+/// The policy of `parts`, built from `previous`, or `None` when that cannot be done without
+/// the full check of [`assemble`].
+fn assemble_incrementally(
+    previous: &Policy,
+    settings: &Arc<Settings>,
+    parts: &[Arc<CatalogPart>],
+) -> Option<Policy> {
+    if !Arc::ptr_eq(&previous.basis.settings, settings) {
+        return None;
+    }
+    let before: BTreeMap<&str, &Arc<CatalogPart>> =
+        previous.basis.parts.iter().map(|part| (part.file.as_str(), part)).collect();
+    let after: BTreeMap<&str, &Arc<CatalogPart>> =
+        parts.iter().map(|part| (part.file.as_str(), part)).collect();
+    if after.len() != parts.len() {
+        return None;
+    }
+    // A file is unchanged when both versions hold the very same part for it.
+    let unchanged = |file: &str| match (before.get(file), after.get(file)) {
+        (Some(old), Some(new)) => Arc::ptr_eq(old, new),
+        _ => false,
+    };
+    let mut resources = previous.resources.clone();
+    // Every removal first, so that a resource that moves between files is not taken for a
+    // duplicate.
+    for (file, old) in &before {
+        if unchanged(file) {
+            continue;
+        }
+        let old = old.clean.as_ref()?;
+        let new = match after.get(file) {
+            Some(part) => Some(part.clean.as_ref()?),
+            None => None,
+        };
+        for (id, resource) in &old.resources {
+            if new.and_then(|new| new.resources.get(id)) != Some(resource) {
+                resources.remove_mut(id);
+            }
+        }
+    }
+    for (file, new) in &after {
+        if unchanged(file) {
+            continue;
+        }
+        let new = new.clean.as_ref()?;
+        let old = before.get(file).and_then(|part| part.clean.as_ref());
+        for (id, resource) in &new.resources {
+            if old.and_then(|old| old.resources.get(id)) == Some(resource) {
+                continue;
+            }
+            if resources.contains_key(id) {
+                return None;
+            }
+            resources.insert_mut(id.clone(), Arc::clone(resource));
+        }
+    }
+    // Groups and identities are few: they are gathered afresh from every file.
+    let mut groups = BTreeMap::new();
+    let mut identities = BTreeMap::new();
+    for part in parts {
+        let clean = part.clean.as_ref()?;
+        for (name, members) in &clean.groups {
+            if groups.insert(name.clone(), Arc::clone(members)).is_some() {
+                return None;
+            }
+        }
+        for identity in &clean.identities {
+            if identities.insert(identity.id.clone(), identity.clone()).is_some() {
+                return None;
+            }
+        }
+    }
+    let admin_groups = settings.admins.iter().filter_map(|admin| match admin {
+        Principal::Group(name) => Some(name),
+        _ => None,
+    });
+    let named = parts.iter().filter_map(|part| part.clean.as_ref()).flat_map(|clean| &clean.named_groups);
+    if !settings.problems.is_empty() || admin_groups.chain(named).any(|name| !groups.contains_key(name)) {
+        return None;
+    }
+    Some(Policy::new(settings, parts, resources, groups, identities))
 }
 
 /// Validates a configuration and its catalog files into a policy, or lists every problem.
 pub fn build(config: &ConfigFile, catalogs: &[(String, CatalogFile)]) -> Result<Policy, Vec<PolicyProblem>> {
-    let settings = read_config(config);
-    let parts: Vec<(&str, CatalogPart)> = catalogs
-        .iter()
-        .map(|(file, catalog)| (file.as_str(), read_catalog(&settings, file, catalog)))
-        .collect();
-    assemble(&settings, parts.iter().map(|(file, part)| (*file, part)))
+    let settings = Arc::new(read_config(config));
+    let parts: Vec<Arc<CatalogPart>> =
+        catalogs.iter().map(|(file, catalog)| Arc::new(read_catalog(&settings, file, catalog))).collect();
+    assemble(&settings, &parts)
 }
 
 fn parse_limit(text: &str) -> Option<RevocationLimit> {
@@ -596,24 +783,38 @@ impl Policy {
     /// Every team that the policy names, for resolving once per run.
     pub fn teams(&self) -> BTreeSet<(String, String)> {
         let mut teams = BTreeSet::new();
-        let mut add = |principals: &[Principal]| {
-            for principal in principals {
-                if let Principal::Team { org, slug } = principal {
-                    teams.insert((org.clone(), slug.clone()));
-                }
-            }
-        };
-        add(&self.admins);
-        for resource in self.resources.values() {
-            add(&resource.owners);
-            if let Some(glass) = &resource.break_glass {
-                add(&glass.who);
+        for admin in &self.admins {
+            if let Principal::Team { org, slug } = admin {
+                teams.insert((org.clone(), slug.clone()));
             }
         }
-        for identity in self.identities.values() {
-            add(&identity.owners);
+        // A policy is only ever built from files without problems, so each of its parts is
+        // clean and knows its teams: no walk over every resource of every version.
+        for clean in self.basis.parts.iter().filter_map(|part| part.clean.as_ref()) {
+            teams.extend(clean.teams.iter().cloned());
         }
         teams
+    }
+
+    fn new(
+        settings: &Arc<Settings>,
+        parts: &[Arc<CatalogPart>],
+        resources: ResourceMap,
+        groups: BTreeMap<String, Arc<BTreeSet<Login>>>,
+        identities: BTreeMap<String, Identity>,
+    ) -> Policy {
+        Policy {
+            branch: settings.branch.clone(),
+            forge: settings.forge.clone(),
+            admins: settings.admins.clone(),
+            providers: settings.providers.clone(),
+            max_revocations: settings.max_revocations,
+            require_known_subjects: settings.require_known_subjects,
+            resources,
+            groups,
+            identities,
+            basis: Basis { settings: Arc::clone(settings), parts: parts.to_vec() },
+        }
     }
 }
 
@@ -813,25 +1014,26 @@ mod tests {
 
     #[test]
     fn versions_share_the_resources_of_the_catalog_files_they_did_not_change() {
-        let settings = read_config(&config());
-        let unchanged = read_catalog(&settings, "catalog/a.yaml", &catalog());
+        let settings = Arc::new(read_config(&config()));
+        let unchanged = Arc::new(read_catalog(&settings, "catalog/a.yaml", &catalog()));
         let other = |id: &str| -> CatalogFile {
             serde_json::from_value(serde_json::json!({
                 "resources": [{"id": id, "owners": ["bob"], "roles": ["member"]}],
             }))
             .unwrap()
         };
-        let before = read_catalog(&settings, "catalog/b.yaml", &other("local:group/one"));
-        let after = read_catalog(&settings, "catalog/b.yaml", &other("local:group/two"));
-        let first =
-            assemble(&settings, [("catalog/a.yaml", &unchanged), ("catalog/b.yaml", &before)]).unwrap();
-        let second =
-            assemble(&settings, [("catalog/a.yaml", &unchanged), ("catalog/b.yaml", &after)]).unwrap();
+        let before = Arc::new(read_catalog(&settings, "catalog/b.yaml", &other("local:group/one")));
+        let after = Arc::new(read_catalog(&settings, "catalog/b.yaml", &other("local:group/two")));
+        let first = assemble(&settings, &[Arc::clone(&unchanged), before]).unwrap();
+        let parts = [unchanged, after];
+        let second = assemble_after(&first, &settings, &parts).unwrap();
+        assert!(assemble_incrementally(&first, &settings, &parts).is_some());
         let oncall = ResourceId::parse("local:group/oncall").unwrap();
         assert!(Arc::ptr_eq(&first.resources[&oncall], &second.resources[&oncall]));
         assert!(first.resources.contains_key(&ResourceId::parse("local:group/one").unwrap()));
         assert!(!second.resources.contains_key(&ResourceId::parse("local:group/one").unwrap()));
-        // Assembling parts is what `build` does in one go.
+        assert!(second.resources.contains_key(&ResourceId::parse("local:group/two").unwrap()));
+        // Assembling afresh, as `build` does, says the same.
         let built = build(
             &config(),
             &[("catalog/a.yaml".into(), catalog()), ("catalog/b.yaml".into(), other("local:group/two"))],
@@ -841,11 +1043,12 @@ mod tests {
 
     #[test]
     fn a_name_defined_in_two_files_is_a_problem_of_the_later_file_whatever_was_read_first() {
-        let settings = read_config(&config());
-        let again = read_catalog(&settings, "catalog/b.yaml", &catalog());
-        let first = read_catalog(&settings, "catalog/a.yaml", &catalog());
-        let problems =
-            assemble(&settings, [("catalog/a.yaml", &first), ("catalog/b.yaml", &again)]).unwrap_err();
+        let settings = Arc::new(read_config(&config()));
+        let again = Arc::new(read_catalog(&settings, "catalog/b.yaml", &catalog()));
+        let first = Arc::new(read_catalog(&settings, "catalog/a.yaml", &catalog()));
+        let alone = assemble(&settings, &[Arc::clone(&first)]).unwrap();
+        // From a version without the second file, as from nothing.
+        let problems = assemble_after(&alone, &settings, &[first, again]).unwrap_err();
         let found: Vec<(&str, Option<&str>)> =
             problems.iter().map(|problem| (problem.file.as_str(), problem.field.as_deref())).collect();
         assert_eq!(
@@ -857,6 +1060,115 @@ mod tests {
             ]
         );
         assert!(problems[2].message.contains("listed twice"), "{problems:?}");
+    }
+
+    /// A tiny deterministic generator, so that each case can be replayed from its seed.
+    struct Dice(u64);
+
+    impl Dice {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            usize::try_from(self.0 >> 33).unwrap() % n
+        }
+    }
+
+    /// A random catalog file: resources from a small pool of ids (so that files collide),
+    /// owners that may name undefined groups or teams, now and then a broken entry.
+    fn random_catalog(dice: &mut Dice) -> CatalogFile {
+        let mut resources = Vec::new();
+        for _ in 0..dice.below(5) {
+            let id = match dice.below(60) {
+                0 => "not an id".to_owned(),
+                1 => "nope:group/x".to_owned(),
+                _ => format!("local:group/g{}", dice.below(40)),
+            };
+            let owner = match dice.below(30) {
+                0..=2 => "group:leads".to_owned(),
+                3 => "group:ghosts".to_owned(),
+                4..=6 => "@acme/ops".to_owned(),
+                _ => ["bob", "carol", "dave"][dice.below(3)].to_owned(),
+            };
+            let roles = match dice.below(30) {
+                0 => vec![],
+                1 => vec!["member".to_owned(), "admin".to_owned()],
+                _ => vec!["member".to_owned()],
+            };
+            resources.push(serde_json::json!({"id": id, "owners": [owner], "roles": roles}));
+        }
+        let mut groups = serde_json::Map::new();
+        if dice.below(3) == 0 {
+            groups.insert("leads".into(), serde_json::json!(["bob"]));
+        }
+        if dice.below(8) == 0 {
+            groups.insert("security".into(), serde_json::json!(["sam"]));
+        }
+        let identities: Vec<_> = (0..dice.below(2) * dice.below(2))
+            .map(|_| serde_json::json!({"id": format!("bot{}", dice.below(3)), "kind": "service", "owners": ["bob"]}))
+            .collect();
+        serde_json::from_value(
+            serde_json::json!({"resources": resources, "groups": groups, "identities": identities}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn assembling_from_the_previous_version_gives_what_assembling_afresh_gives() {
+        let (mut incremental_steps, mut refused_steps) = (0, 0);
+        for seed in 0..500 {
+            let mut dice = Dice(seed);
+            // Half the cases name a group among the admins, which some file must define.
+            let with_admin_group = seed % 2 == 0;
+            let config = || {
+                let mut config = config();
+                if !with_admin_group {
+                    config.admins.retain(|admin| !admin.starts_with("group:"));
+                }
+                config
+            };
+            let mut settings = Arc::new(read_config(&config()));
+            let mut files: BTreeMap<String, (CatalogFile, Arc<CatalogPart>)> = BTreeMap::new();
+            let mut previous: Option<Policy> = None;
+            for step in 0..25 {
+                // Most versions change one file, as a reviewed catalog change does.
+                match dice.below(12) {
+                    0 if !files.is_empty() => {
+                        let gone = files.keys().nth(dice.below(files.len())).unwrap().clone();
+                        files.remove(&gone);
+                    }
+                    1 => {
+                        // A new configuration: every file is read against it again.
+                        let mut changed = config();
+                        changed.defaults.approvals = 1 + u32::try_from(dice.below(2)).unwrap();
+                        settings = Arc::new(read_config(&changed));
+                        for (file, (catalog, part)) in &mut files {
+                            *part = Arc::new(read_catalog(&settings, file, catalog));
+                        }
+                    }
+                    _ => {
+                        let file = format!("catalog/f{}.yaml", dice.below(4));
+                        let catalog = random_catalog(&mut dice);
+                        let part = Arc::new(read_catalog(&settings, &file, &catalog));
+                        files.insert(file, (catalog, part));
+                    }
+                }
+                let parts: Vec<Arc<CatalogPart>> = files.values().map(|(_, part)| Arc::clone(part)).collect();
+                let afresh = assemble(&settings, &parts);
+                if let Some(previous) = &previous {
+                    let after = assemble_after(previous, &settings, &parts);
+                    assert_eq!(after, afresh, "seed {seed}, step {step}");
+                    refused_steps += usize::from(afresh.is_err());
+                    if afresh.is_ok() && assemble_incrementally(previous, &settings, &parts).is_some() {
+                        incremental_steps += 1;
+                    }
+                }
+                if let Ok(policy) = afresh {
+                    previous = Some(policy);
+                }
+            }
+        }
+        // The comparison means something only if both paths, and refusals, came up often.
+        assert!(incremental_steps > 1000, "only {incremental_steps} incremental steps");
+        assert!(refused_steps > 1000, "only {refused_steps} versions with problems");
     }
 
     #[test]

@@ -277,7 +277,7 @@ fn a_resource_added_in_the_same_change_is_unknown_to_the_base() {
     let mut current = case.policy.clone();
     let mut added = current.resources.values().next().unwrap().as_ref().clone();
     added.id = ResourceId::parse("local:group/new").unwrap();
-    current.resources.insert(added.id.clone(), std::sync::Arc::new(added));
+    current.resources.insert_mut(added.id.clone(), std::sync::Arc::new(added));
     let record = commit(&case.message);
     let review = review_from_message(&case.message);
     let judgement = judge(
