@@ -342,8 +342,8 @@ impl State {
         crate::ui::step(format!("reading the history of {rev}"));
         // The walk keeps one core busy; the blobs it names are read and parsed on the others
         // as they are found, so that little is left to parse once it ends.
-        let catalog_reader = BlobReader::start(source.reopen()?, load::parse_catalog);
-        let request_reader = BlobReader::start(source.reopen()?, load::parse_request);
+        let catalog_reader = BlobReader::start(source.reopen().ok(), load::parse_catalog);
+        let request_reader = BlobReader::start(source.reopen().ok(), load::parse_request);
         let mut commits = source.history_reporting(&commit, &watch, |record| {
             for change in &record.changes {
                 let Some(entry) = change.after.as_ref().filter(|entry| is_regular(entry)) else { continue };
@@ -948,16 +948,17 @@ impl PolicyCache {
 }
 
 /// Reads and parses blobs on its own thread, with its own handle on the repository, as their
-/// ids arrive. A blob it cannot read is left out, for the caller to read again and report.
+/// ids arrive. A blob it cannot read is left out, for the caller to read again and report; so is
+/// everything, when there is no second handle or no thread.
 struct BlobReader<T> {
     ids: std::sync::mpsc::Sender<ObjectId>,
-    worker: std::thread::JoinHandle<BTreeMap<ObjectId, Result<T, LoadError>>>,
+    worker: Option<std::thread::JoinHandle<BTreeMap<ObjectId, Result<T, LoadError>>>>,
 }
 
 impl<T: Send + 'static> BlobReader<T> {
-    fn start(source: Source, parse: fn(&[u8]) -> Result<T, LoadError>) -> BlobReader<T> {
+    fn start(source: Option<Source>, parse: fn(&[u8]) -> Result<T, LoadError>) -> BlobReader<T> {
         let (ids, wanted) = std::sync::mpsc::channel::<ObjectId>();
-        let worker = std::thread::spawn(move || {
+        let read = move |source: Source| {
             let mut parsed = BTreeMap::new();
             for id in wanted {
                 if let std::collections::btree_map::Entry::Vacant(slot) = parsed.entry(id)
@@ -967,6 +968,9 @@ impl<T: Send + 'static> BlobReader<T> {
                 }
             }
             parsed
+        };
+        let worker = source.and_then(|source| {
+            std::thread::Builder::new().name("blob-reader".into()).spawn(move || read(source)).ok()
         });
         BlobReader { ids, worker }
     }
@@ -976,10 +980,10 @@ impl<T: Send + 'static> BlobReader<T> {
         let _ = self.ids.send(id.clone());
     }
 
-    /// Everything parsed so far, once the worker has caught up; nothing if it died.
+    /// Everything parsed, once the worker has caught up; nothing if it died or never started.
     fn finish(self) -> BTreeMap<ObjectId, Result<T, LoadError>> {
         drop(self.ids);
-        self.worker.join().unwrap_or_default()
+        self.worker.and_then(|worker| worker.join().ok()).unwrap_or_default()
     }
 }
 
