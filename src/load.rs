@@ -12,6 +12,12 @@
 //! document within the limits, or that repeats a key, is `invalid-yaml`; anything else refused
 //! is `invalid-field`, with a field path such as `grants[1].role`.
 //!
+//! Request files are by far the most numerous, so [`parse_request`] first tries a single typed
+//! pass, and keeps its result only for a text on which the first pass could not have found
+//! anything (`read_request_at_once` says why); any other file, and any request that the single
+//! pass does not accept, goes through both passes, which alone word the errors. The first pass
+//! tracks the field path only once it has failed, to name the field.
+//!
 //! [`locate`] finds a field path in the text again, for findings that later checks raise.
 
 use std::cell::RefCell;
@@ -77,7 +83,76 @@ impl From<LoadError> for crate::model::Rejection {
 
 /// Reads an access request (`requests/**/*.yaml`).
 pub fn parse_request(bytes: &[u8]) -> Result<RequestFile, LoadError> {
-    parse(bytes, parse_text)
+    parse(bytes, |text| {
+        // A panic of the single pass says nothing about the verdict: both passes decide it,
+        // under the catch of `parse`.
+        match catch_unwind(AssertUnwindSafe(|| read_request_at_once(text))) {
+            Ok(Some(request)) => Ok(request),
+            _ => parse_text(text),
+        }
+    })
+}
+
+/// A request read by the typed pass alone, or None when the two passes must decide.
+///
+/// Some(request) only when both passes would accept the text and give the same request, which
+/// is what makes the second parse skippable:
+/// - The typed pass is the same deserialization as the second pass, without the path tracking
+///   that serves only errors, so on success the values agree.
+/// - It checks itself what the first pass checks about documents: a syntax error anywhere, a
+///   second document or an empty one fail it, and with `deny_unknown_fields` every node of the
+///   document is read into a field, none skipped.
+/// - Duplicate keys: every mapping of a request is a struct, whose derived visitor refuses a
+///   field seen twice and every key that names no field. A key reaches a field only as the
+///   field's name, whose text in the first pass is that same name (no field is named like a
+///   YAML null, boolean or number), so two keys of the same text are a duplicate field.
+///   `request_mappings_are_all_structs_with_plain_field_names` guards this against changes to
+///   the wire types.
+/// - A merge key `<<` names no field; a list or mapping as key is no field name; and nesting
+///   deeper than a request's three levels is a type error, far below the depth limit.
+/// - What the typed pass cannot see is excluded from the text beforehand by [`plain_enough`]:
+///   tags (the crate reads a tagged scalar as a plain string when it expects text), aliases
+///   (whose expansion limits the first pass enforces on its own walk), and the bracket count
+///   at which the first pass refuses a text without parsing it.
+fn read_request_at_once(text: &str) -> Option<RequestFile> {
+    if !plain_enough(text) {
+        return None;
+    }
+    RequestFile::deserialize(serde_yaml::Deserializer::from_str(text)).ok()
+}
+
+/// Whether `text` holds no tag and no alias, and too few brackets for [`runaway_flow_nesting`].
+///
+/// The YAML scanner starts a tag at a `!` and an alias at a `*` only at the start of a token.
+/// A token never starts right after an ASCII letter or digit: a plain scalar goes on over `!`
+/// and `*`, and an anchor, alias, directive or block scalar header followed by one is a syntax
+/// error. So a `!` or `*` after a letter or digit (`urgent!`, `x*y`) is text, and any other is
+/// left to the two passes, which may find a tag or an alias there.
+fn plain_enough(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    // Most texts hold neither byte: a branch-free test per chunk keeps the scan cheap, and
+    // only a chunk that holds one is looked at byte by byte.
+    const CHUNK: usize = 32;
+    for (index, chunk) in bytes.chunks(CHUNK).enumerate() {
+        if !chunk.iter().fold(false, |seen, &byte| seen | (byte == b'!') | (byte == b'*')) {
+            continue;
+        }
+        let start = index * CHUNK;
+        for (offset, &byte) in chunk.iter().enumerate() {
+            let at = start + offset;
+            if (byte == b'!' || byte == b'*')
+                && !at
+                    .checked_sub(1)
+                    .and_then(|before| bytes.get(before))
+                    .is_some_and(u8::is_ascii_alphanumeric)
+            {
+                return false;
+            }
+        }
+    }
+    // The nesting depth never exceeds the number of opening brackets, nor the length.
+    bytes.len() < RUNAWAY_BRACKETS
+        || bytes.iter().filter(|&&byte| byte == b'[' || byte == b'{').count() < RUNAWAY_BRACKETS
 }
 
 /// Reads many access requests, on every core: parsing is the largest part of a run's own work
@@ -225,6 +300,14 @@ enum Problem {
 }
 
 fn check_shape(text: &str) -> Result<(), LoadError> {
+    check_document(text, walk_untracked)
+}
+
+/// How the first document is walked: it answers whether the document is null, or why it is
+/// refused.
+type Walk = fn(&str, serde_yaml::Deserializer<'_>) -> Result<bool, LoadError>;
+
+fn check_document(text: &str, walk: Walk) -> Result<(), LoadError> {
     if let Some(position) = runaway_flow_nesting(text) {
         return Err(yaml_error(
             format!(
@@ -239,20 +322,7 @@ fn check_shape(text: &str) -> Result<(), LoadError> {
     let Some(first) = documents.next() else {
         return Err(yaml_error(empty_message(), None));
     };
-    let problem = RefCell::new(None);
-    let mut track = serde_path_to_error::Track::new();
-    let walked =
-        Shape { problem: &problem }.deserialize(serde_path_to_error::Deserializer::new(first, &mut track));
-    let is_null = match walked {
-        Ok(is_null) => is_null,
-        Err(error) => {
-            let path = format_path(&track.path());
-            return Err(match problem.into_inner() {
-                Some(problem) => problem_error(text, &path, problem, &error),
-                None => syntax_error(text, &error),
-            });
-        }
-    };
+    let is_null = walk(text, first)?;
     // The iterator keeps yielding a broken document, so it is asked exactly once. Text after
     // the first document that does not parse and follows no `---` (`[a], b`) is a syntax error
     // rather than a second document.
@@ -279,11 +349,51 @@ fn check_shape(text: &str) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// The depth of unclosed flow brackets at which [`runaway_flow_nesting`] refuses a text.
+const RUNAWAY_BRACKETS: usize = 10_000;
+
+/// Walks the first document without tracking the path, which only an error needs and which
+/// costs a string per key; a refused document is walked again, the same way but tracked, to
+/// word the error.
+fn walk_untracked(text: &str, first: serde_yaml::Deserializer<'_>) -> Result<bool, LoadError> {
+    let problem = RefCell::new(None);
+    let error = match (Shape { problem: &problem }).deserialize(first) {
+        Ok(is_null) => return Ok(is_null),
+        Err(error) => error,
+    };
+    // Tracking changes nothing in the walk, so the second one fails the same way.
+    match serde_yaml::Deserializer::from_str(text).next().map(|again| walk_tracked(text, again)) {
+        Some(Err(refused)) => Err(refused),
+        // Not expected; the refusal stands, without its field.
+        _ => {
+            let root = Path { text: String::new(), crate_text: ".".to_owned() };
+            Err(match problem.into_inner() {
+                Some(problem) => problem_error(text, &root, problem, &error),
+                None => syntax_error(text, &error),
+            })
+        }
+    }
+}
+
+/// Walks the first document under `serde_path_to_error`, so that a refusal names its field.
+fn walk_tracked(text: &str, first: serde_yaml::Deserializer<'_>) -> Result<bool, LoadError> {
+    let problem = RefCell::new(None);
+    let mut track = serde_path_to_error::Track::new();
+    let walked =
+        Shape { problem: &problem }.deserialize(serde_path_to_error::Deserializer::new(first, &mut track));
+    walked.map_err(|error| {
+        let path = format_path(&track.path());
+        match problem.into_inner() {
+            Some(problem) => problem_error(text, &path, problem, &error),
+            None => syntax_error(text, &error),
+        }
+    })
+}
+
 /// The parser needs seconds for a megabyte of `[[[[…` before the depth limit can refuse it, so
 /// a run of unclosed brackets far past that limit is refused first. The count ignores quoting,
 /// which only matters for text that no request file holds: thousands of unclosed brackets.
 fn runaway_flow_nesting(text: &str) -> Option<(usize, usize)> {
-    const RUNAWAY: usize = 10_000;
     let mut depth = 0usize;
     let (mut line, mut column) = (1, 1);
     let mut crossed = (1, 1);
@@ -294,7 +404,7 @@ fn runaway_flow_nesting(text: &str) -> Option<(usize, usize)> {
                 if depth == 129 {
                     crossed = (line, column);
                 }
-                if depth >= RUNAWAY {
+                if depth >= RUNAWAY_BRACKETS {
                     return Some(crossed);
                 }
             }
@@ -2222,5 +2332,446 @@ other:
         }
         assert_eq!(together[4].as_ref().map(|r| r.requester.as_str()), Ok("user4"));
         assert!(together[1].is_err() && together[2].is_err() && together[3].is_err());
+    }
+
+    // ---- the single pass of requests against both passes ----------------------------------
+
+    /// Both passes, as every request was read before the single pass: the oracle that
+    /// `parse_request` must agree with on every text.
+    fn two_passes(bytes: &[u8]) -> Result<RequestFile, LoadError> {
+        parse(bytes, tracked_two_passes)
+    }
+
+    /// `parse_text` with the first pass tracked from the start.
+    fn tracked_two_passes<T: DeserializeOwned>(text: &str) -> Result<T, LoadError> {
+        check_document(text, walk_tracked)?;
+        let deserializer = serde_yaml::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(deserializer).map_err(|error| field_error(text, &error))
+    }
+
+    /// The whole verdict, values and errors alike (`RequestFile` has no `PartialEq`).
+    fn verdict(result: &Result<RequestFile, LoadError>) -> String {
+        format!("{result:?}")
+    }
+
+    fn assert_same_verdict(bytes: &[u8]) {
+        assert_eq!(
+            verdict(&parse_request(bytes)),
+            verdict(&two_passes(bytes)),
+            "single and two passes disagree on:\n{}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+
+    /// A request of the shape that `tenure` writes and most people copy.
+    const BLOCK_REQUEST: &str = "requester: u02437
+subjects:
+  - u02437
+justification: \"Synthetic request 6215 (OPS-6215)\"
+grants:
+  - { resource: local:group/team-00000, role: member }
+expires: 2027-09-01T09:07:12Z
+ticket: OPS-6215
+";
+
+    const NESTED_REQUEST: &str = "requester: alice
+subjects: [alice, 'deploy-bot']
+justification: |
+  Payments on-call, Q4!
+  See OPS-1*2.
+grants:
+  - resource: gh:team/a
+    role: member
+  - resource: \"gh:team/b\"
+    role: maintainer
+duration: 8h
+break_glass: false
+";
+
+    #[test]
+    fn the_single_pass_reads_ordinary_requests() {
+        for text in [REQUEST, BLOCK_REQUEST, NESTED_REQUEST] {
+            let once = read_request_at_once(text).expect("an ordinary request needs one pass");
+            assert_eq!(verdict(&Ok(once)), verdict(&two_passes(text.as_bytes())));
+            assert_same_verdict(text.as_bytes());
+        }
+        // Text that only looks like YAML syntax: a `!` or `*` right after a letter or digit,
+        // an anchor that nothing refers to, an explicit key, quoted keys, a comment with `!`.
+        let text = "requester: &who alice\nsubjects: [a*b]\n\"justification\": urgent!\n? grants\n: \
+                    [{'resource': x, role: y}]\nticket: OPS-1 # really!\n";
+        assert!(read_request_at_once(text).is_some(), "{text}");
+        assert_same_verdict(text.as_bytes());
+    }
+
+    #[test]
+    fn every_corpus_and_example_request_gets_the_same_verdict() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut checked = 0;
+        for dir in ["tests/corpus/requests", "examples/access-repo/requests"] {
+            let mut pending = vec![root.join(dir)];
+            while let Some(dir) = pending.pop() {
+                for entry in std::fs::read_dir(&dir).expect("a readable directory") {
+                    let path = entry.expect("a directory entry").path();
+                    if path.is_dir() {
+                        pending.push(path);
+                        continue;
+                    }
+                    let bytes = std::fs::read(&path).expect("a readable file");
+                    assert_same_verdict(&bytes);
+                    // The corpus pads one file past the size limit; just under it, the file
+                    // is parsed.
+                    if path.ends_with("huge.yaml") {
+                        let mut padded = bytes;
+                        while padded.len() + 80 < MAX_FILE_BYTES {
+                            padded.extend_from_slice(format!("\n# {}", "x".repeat(76)).as_bytes());
+                        }
+                        assert_same_verdict(&padded);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 90, "the corpus was found: {checked} files");
+    }
+
+    #[test]
+    fn every_shape_problem_still_gets_the_two_pass_error() {
+        let grants = "grants:\n  - { resource: gh:team/payments-oncall, role: member }\n";
+        let cases: Vec<(String, Code, &str)> = vec![
+            // Duplicate keys: nested block and flow mappings, top level, quoted, and a key
+            // that is a field only once.
+            (
+                REQUEST.replace(
+                    "  - { resource: gh:team/payments-oncall, role: member }",
+                    "  - resource: a\n    role: b\n    role: c",
+                ),
+                Code::InvalidYaml,
+                "duplicate key `role`",
+            ),
+            (
+                REQUEST.replace("role: member }", "role: member, role: admin }"),
+                Code::InvalidYaml,
+                "duplicate key",
+            ),
+            (format!("{REQUEST}\"requester\": mallory\n"), Code::InvalidYaml, "duplicate key `requester`"),
+            (REQUEST.replace("ticket: OPS-1234", "ticket: a\nticket: b"), Code::InvalidYaml, "duplicate key"),
+            (
+                REQUEST.replace(grants, &format!("{grants}{grants}")),
+                Code::InvalidYaml,
+                "duplicate key `grants`",
+            ),
+            // Tags, on a scalar the typed pass reads as text, on a collection, core and local.
+            (
+                REQUEST.replace("ticket: OPS-1234", "ticket: !exclusive OPS-1"),
+                Code::InvalidField,
+                "YAML tags",
+            ),
+            (REQUEST.replace("[alice]", "!list [alice]"), Code::InvalidField, "YAML tags"),
+            (REQUEST.replace("[alice]", "[!x alice]"), Code::InvalidField, "YAML tags"),
+            (REQUEST.replace("[alice]", "[ !<!x> alice]"), Code::InvalidField, "YAML tags"),
+            // Merge keys, with and without an alias.
+            (
+                REQUEST.replace(
+                    "  - { resource: gh:team/payments-oncall, role: member }",
+                    "  - <<: {resource: a, role: b}",
+                ),
+                Code::InvalidField,
+                "merge keys",
+            ),
+            (
+                format!(
+                    "base: &b {{resource: a, role: b}}\n{}",
+                    REQUEST.replace("role: member }", "<<: *b }")
+                ),
+                Code::InvalidField,
+                "merge keys",
+            ),
+            // Structured keys.
+            (format!("? [requester]\n: x\n{REQUEST}"), Code::InvalidField, "plain text"),
+            (
+                REQUEST.replace("role: member }", "role: member, {a: 1}: x }"),
+                Code::InvalidField,
+                "plain text",
+            ),
+            // Documents.
+            (format!("{REQUEST}---\n{REQUEST}"), Code::InvalidYaml, "more than one YAML document"),
+            (format!("{REQUEST}---\n"), Code::InvalidYaml, "more than one YAML document"),
+            (format!("{REQUEST}...\n{REQUEST}"), Code::InvalidYaml, "document"),
+            (String::new(), Code::InvalidYaml, "no YAML document"),
+            // Nesting, and the bracket guard, which counts brackets in quotes too.
+            (
+                format!("requester: {}{}\n", "[".repeat(200), "]".repeat(200)),
+                Code::InvalidYaml,
+                "nests deeper",
+            ),
+            (
+                REQUEST.replace("Payments on-call", &"{".repeat(RUNAWAY_BRACKETS)),
+                Code::InvalidYaml,
+                "nests deeper",
+            ),
+            // Aliases: a bomb, an unknown anchor.
+            (
+                format!(
+                    "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n\
+                     d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n\
+                     f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n{}",
+                    REQUEST.replace("[alice]", "[*f]")
+                ),
+                Code::InvalidYaml,
+                "alias",
+            ),
+            (REQUEST.replace("[alice]", "[*nobody]"), Code::InvalidYaml, "anchor"),
+        ];
+        for (text, code, phrase) in cases {
+            assert!(read_request_at_once(&text).is_none(), "the single pass accepted:\n{text}");
+            let error = parse_request(text.as_bytes()).expect_err(&text);
+            assert_eq!(error.code, code, "{error}\n{text}");
+            assert!(error.message.contains(phrase), "`{phrase}` not in: {error}");
+            assert_same_verdict(text.as_bytes());
+        }
+        // An alias within the limits, and global tags, which the first pass lets through, are
+        // left to the two passes, which accept them.
+        let text = REQUEST.replace("requester: alice", "requester: &who alice").replace("[alice]", "[*who]");
+        assert!(read_request_at_once(&text).is_none());
+        assert_eq!(parse_request(text.as_bytes()).expect("a small alias").subjects, ["alice"]);
+        assert_same_verdict(text.as_bytes());
+        for tagged in ["requester: !!str alice", "requester: !<tag:x> alice"] {
+            let text = REQUEST.replace("requester: alice", tagged);
+            assert!(read_request_at_once(&text).is_none());
+            assert_eq!(parse_request(text.as_bytes()).expect("a global tag").requester, "alice");
+            assert_same_verdict(text.as_bytes());
+        }
+    }
+
+    /// The single pass relies on every mapping of a request being a struct that refuses
+    /// unknown fields, with field names that YAML reads as text (`read_request_at_once`). A
+    /// map-typed field or a field named like `true` would need the first pass again.
+    #[test]
+    fn request_mappings_are_all_structs_with_plain_field_names() {
+        fn walk(node: &serde_json::Value, objects: &mut usize) {
+            match node {
+                serde_json::Value::Object(map) => {
+                    let is_object = map.get("type").is_some_and(|t| {
+                        t == "object" || t.as_array().is_some_and(|types| types.iter().any(|t| t == "object"))
+                    });
+                    if is_object || map.contains_key("properties") || map.contains_key("additionalProperties")
+                    {
+                        *objects += 1;
+                        assert_eq!(map.get("additionalProperties"), Some(&serde_json::Value::Bool(false)));
+                        assert!(!map.contains_key("patternProperties") && !map.contains_key("propertyNames"));
+                        let properties = map.get("properties").and_then(|p| p.as_object()).expect("fields");
+                        for name in properties.keys() {
+                            assert!(
+                                !name.is_empty()
+                                    && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                                    && !["null", "true", "false"].contains(&name.as_str()),
+                                "field `{name}` is not plain text in YAML"
+                            );
+                        }
+                    }
+                    for (key, value) in map {
+                        // Defaults and examples are values, not parts of the shape.
+                        if !matches!(key.as_str(), "default" | "examples" | "description") {
+                            walk(value, objects);
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, objects)),
+                _ => {}
+            }
+        }
+        let schemas = crate::schema::schemas();
+        let (_, schema) = schemas.iter().find(|(file, _)| *file == "request.schema.json").expect("a schema");
+        let mut objects = 0;
+        walk(schema, &mut objects);
+        assert_eq!(objects, 2, "RequestFile and GrantEntry");
+    }
+
+    mod differential {
+        use proptest::prelude::*;
+
+        use super::super::{CatalogFile, ConfigFile, ConfigOutline, parse, parse_catalog, parse_config};
+        use super::{
+            BLOCK_REQUEST, CATALOG, CONFIG, NESTED_REQUEST, REQUEST, assert_same_verdict, tracked_two_passes,
+        };
+
+        /// Pieces of YAML syntax, and of request fields, to splice into valid requests.
+        const FRAGMENTS: &[&str] = &[
+            "!",
+            "!!str ",
+            "!t ",
+            " !x ",
+            "x!",
+            "*a",
+            "a*b",
+            " *a",
+            "&a ",
+            "<<: ",
+            "<<: *a\n",
+            "? ",
+            "---\n",
+            "...\n",
+            "[",
+            "]",
+            "{",
+            "}",
+            ": ",
+            ", ",
+            "- ",
+            "\n",
+            "  ",
+            "# c",
+            "\"",
+            "'",
+            "\t",
+            "\\",
+            "|\n  ",
+            ">",
+            "1",
+            "0x1",
+            "true",
+            "null",
+            "~",
+            "\u{feff}",
+            "é",
+            "%YAML 1.2\n",
+            "requester: x\n",
+            "role: y",
+            "resource: z",
+            "  role: dup\n",
+            "expires: 2027-01-01\n",
+            "break_glass: true\n",
+            "subjects: [a]\n",
+            "ticket: \n",
+            "&a [1]",
+            "{a: 1}",
+            "\r\n",
+            " # !x *y\n",
+            "'!'",
+            "\"*\"",
+            "!<tag:x> ",
+            "&b ",
+        ];
+
+        #[derive(Debug, Clone)]
+        enum Edit {
+            Insert(usize, &'static str),
+            Delete(usize, usize),
+            DuplicateLine(usize),
+            SwapLines(usize, usize),
+        }
+
+        fn edit() -> impl Strategy<Value = Edit> {
+            prop_oneof![
+                (any::<usize>(), proptest::sample::select(FRAGMENTS)).prop_map(|(at, f)| Edit::Insert(at, f)),
+                (any::<usize>(), 1usize..12).prop_map(|(at, len)| Edit::Delete(at, len)),
+                any::<usize>().prop_map(Edit::DuplicateLine),
+                (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::SwapLines(a, b)),
+            ]
+        }
+
+        fn char_boundary(text: &str, at: usize) -> usize {
+            let mut at = at % (text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            at
+        }
+
+        fn apply(text: &mut String, edit: &Edit) {
+            match edit {
+                Edit::Insert(at, fragment) => {
+                    let at = char_boundary(text, *at);
+                    text.insert_str(at, fragment);
+                }
+                Edit::Delete(at, len) => {
+                    let start = char_boundary(text, *at);
+                    let end = char_boundary(text, start + len).max(start);
+                    text.replace_range(start..end, "");
+                }
+                Edit::DuplicateLine(line) | Edit::SwapLines(line, _) => {
+                    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_owned).collect();
+                    if lines.is_empty() {
+                        return;
+                    }
+                    let count = lines.len();
+                    let a = line % count;
+                    match edit {
+                        Edit::SwapLines(_, other) => lines.swap(a, other % count),
+                        _ => lines.insert(a, lines[a].clone()),
+                    }
+                    *text = lines.concat();
+                }
+            }
+        }
+
+        fn mutated_request() -> impl Strategy<Value = String> {
+            mutated(vec![REQUEST, BLOCK_REQUEST, NESTED_REQUEST])
+        }
+
+        fn mutated(seeds: Vec<&'static str>) -> impl Strategy<Value = String> {
+            (proptest::sample::select(seeds), proptest::collection::vec(edit(), 0..4)).prop_map(
+                |(seed, edits)| {
+                    let mut text = seed.to_owned();
+                    for edit in &edits {
+                        apply(&mut text, edit);
+                    }
+                    text
+                },
+            )
+        }
+
+        /// The mutations keep the comparison meaningful: many texts are read by the single
+        /// pass, many are left to the two passes and accepted there, and many are refused.
+        #[test]
+        fn mutated_requests_reach_every_path() {
+            use proptest::strategy::ValueTree;
+            use proptest::test_runner::TestRunner;
+            let mut runner = TestRunner::deterministic();
+            let strategy = mutated_request();
+            let (mut once, mut twice, mut refused) = (0, 0, 0);
+            for _ in 0..2000 {
+                let text = strategy.new_tree(&mut runner).expect("a text").current();
+                if super::super::read_request_at_once(&text).is_some() {
+                    once += 1;
+                } else if super::super::parse_request(text.as_bytes()).is_ok() {
+                    twice += 1;
+                } else {
+                    refused += 1;
+                }
+            }
+            assert!(
+                once >= 400 && twice >= 10 && refused >= 400,
+                "{once} once, {twice} twice, {refused} refused"
+            );
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+            #[test]
+            fn single_and_two_passes_agree_on_mutated_requests(text in mutated_request()) {
+                assert_same_verdict(text.as_bytes());
+            }
+
+            /// Catalogs and `tenure.yaml` keep both passes; only the first walks untracked.
+            #[test]
+            fn the_untracked_first_pass_agrees_on_mutated_policy_files(
+                catalog in mutated(vec![CATALOG]),
+                config in mutated(vec![CONFIG]),
+            ) {
+                let old_catalog = parse(catalog.as_bytes(), tracked_two_passes::<CatalogFile>);
+                prop_assert_eq!(
+                    format!("{:?}", parse_catalog(catalog.as_bytes())),
+                    format!("{old_catalog:?}")
+                );
+                let old_config = parse(config.as_bytes(), |text| {
+                    let config = tracked_two_passes::<ConfigFile>(text)?;
+                    tracked_two_passes::<ConfigOutline>(text)?;
+                    Ok(config)
+                });
+                prop_assert_eq!(format!("{:?}", parse_config(config.as_bytes())), format!("{old_config:?}"));
+            }
+        }
     }
 }
