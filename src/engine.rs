@@ -1248,3 +1248,62 @@ mod pr;
 
 // ---- tenure import: request files for the grants held now (docs/github-provider.md#import) ----
 mod import;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let output = std::process::Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=Ada", "-c", "user.email=ada@example.com", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    #[test]
+    fn a_blob_reader_parses_what_the_main_thread_would_and_leaves_out_what_it_cannot_read() {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        let texts = [
+            "requester: alice\nsubjects: [alice]\njustification: on call\ngrants:\n  - {resource: local:group/a, role: member}\nexpires: 2026-12-31\n",
+            "requester: alice\nrequester: bob\n",
+            "not: [closed\n",
+        ];
+        for (index, text) in texts.iter().enumerate() {
+            std::fs::write(dir.path().join(format!("{index}.yaml")), text).unwrap();
+        }
+        git(dir.path(), &["add", "."]);
+        git(dir.path(), &["commit", "-q", "-m", "files"]);
+        let source = Source::open(dir.path()).unwrap();
+        let ids: Vec<ObjectId> = (0..texts.len())
+            .map(|index| ObjectId(git(dir.path(), &["rev-parse", &format!("HEAD:{index}.yaml")])))
+            .collect();
+        let missing = ObjectId("0".repeat(40));
+
+        let reader = BlobReader::start(source.reopen().ok(), load::parse_request);
+        for id in ids.iter().chain(&ids).chain([&missing]) {
+            reader.want(id);
+        }
+        let parsed = reader.finish();
+        assert_eq!(parsed.len(), ids.len(), "each blob once, and none for a blob that is not there");
+        for id in &ids {
+            let expected = load::parse_request(&source.read_blob(id).unwrap());
+            // Request files have no equality of their own; their debug form shows every field.
+            assert_eq!(format!("{:?}", parsed.get(id)), format!("{:?}", Some(&expected)));
+        }
+        assert!(parsed[&ids[0]].is_ok() && parsed[&ids[1]].is_err() && parsed[&ids[2]].is_err());
+
+        // Without a handle of its own, a reader reads nothing and leaves every blob to the caller.
+        let idle = BlobReader::start(None, load::parse_request);
+        idle.want(&ids[0]);
+        assert!(idle.finish().is_empty());
+    }
+}
