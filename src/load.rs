@@ -86,14 +86,21 @@ impl From<LoadError> for crate::model::Rejection {
 
 /// Reads an access request (`requests/**/*.yaml`).
 pub fn parse_request(bytes: &[u8]) -> Result<RequestFile, LoadError> {
-    parse(bytes, |text| {
-        // A panic of the single pass says nothing about the verdict: both passes decide it,
-        // under the catch of `parse`.
-        match catch_unwind(AssertUnwindSafe(|| read_request_at_once(text))) {
-            Ok(Some(request)) => Ok(request),
-            _ => parse_text(text),
-        }
-    })
+    parse(bytes, |text| at_once_or_two_passes(text, read_request_at_once))
+}
+
+/// What `at_once` reads from `text` when it can vouch for the result, else what the two passes
+/// make of it: they alone word errors.
+fn at_once_or_two_passes<T: DeserializeOwned>(
+    text: &str,
+    at_once: fn(&str) -> Option<T>,
+) -> Result<T, LoadError> {
+    // A panic of the single pass says nothing about the verdict: both passes decide it, under
+    // the catch of `parse`.
+    match catch_unwind(AssertUnwindSafe(|| at_once(text))) {
+        Ok(Some(value)) => Ok(value),
+        _ => parse_text(text),
+    }
 }
 
 /// A request read by the typed pass alone, or None when the two passes must decide.
@@ -202,13 +209,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<ConfigFile, LoadError> {
 
 /// Reads a catalog file (`catalog/*.yaml`).
 pub fn parse_catalog(bytes: &[u8]) -> Result<CatalogFile, LoadError> {
-    parse(bytes, |text| {
-        // As in `parse_request`: a panic of the single pass is left to both passes.
-        match catch_unwind(AssertUnwindSafe(|| read_catalog_at_once(text))) {
-            Ok(Some(catalog)) => Ok(catalog),
-            _ => parse_text(text),
-        }
-    })
+    parse(bytes, |text| at_once_or_two_passes(text, read_catalog_at_once))
 }
 
 /// A catalog read by a typed pass alone, or None when the two passes must decide.
