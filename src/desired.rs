@@ -161,39 +161,18 @@ struct Shared<'a> {
     inputs: Inputs<'a>,
     /// By position: whether every request file that the commit leaves is a break-glass request.
     only_break_glass: Vec<bool>,
-    /// The indices of the policy versions that are not untrusted, in history order.
-    trusted: Vec<usize>,
-    /// Whether `trusted` is in position order, so that the base of a change can be found by
-    /// binary search rather than by [`TrustChain::trusted_at`]'s scan of every version.
-    trusted_sorted: bool,
 }
 
 impl<'a> Shared<'a> {
     fn new(inputs: Inputs<'a>) -> Shared<'a> {
-        let versions = inputs.policy_versions;
-        let trusted: Vec<usize> = versions
-            .iter()
-            .zip(&inputs.trust.decisions)
-            .enumerate()
-            .filter(|(_, (_, trust))| !matches!(trust, Trust::Untrusted(_)))
-            .map(|(index, _)| index)
-            .collect();
-        let trusted_sorted =
-            trusted.windows(2).all(|pair| versions[pair[0]].position <= versions[pair[1]].position);
-        Shared { inputs, only_break_glass: break_glass_commits(inputs), trusted, trusted_sorted }
+        Shared { inputs, only_break_glass: break_glass_commits(inputs) }
     }
 
     /// The trusted policy at the first parent of the commit at `position`.
     fn base_policy(&self, position: usize) -> (Option<&'a Policy>, Option<&'a ObjectId>) {
         let Some(parent) = position.checked_sub(1) else { return (None, None) };
         let versions = self.inputs.policy_versions;
-        let index = if self.trusted_sorted {
-            let before = self.trusted.partition_point(|&index| versions[index].position <= parent);
-            before.checked_sub(1).map(|at| self.trusted[at])
-        } else {
-            self.inputs.trust.trusted_at(versions, parent)
-        };
-        match index.and_then(|index| versions.get(index)) {
+        match self.inputs.trust.trusted_at(versions, parent).and_then(|index| versions.get(index)) {
             Some(version) => (version.policy.as_ref().ok(), Some(&version.commit)),
             None => (None, None),
         }
@@ -776,23 +755,6 @@ groups: {oncall: [u1, u2]}
             );
         }
         assert!(evaluate(inputs) == sequential);
-    }
-
-    #[test]
-    fn the_base_of_a_change_is_the_last_trusted_policy_before_it() {
-        let fixture = Fixture::new(40);
-        let inputs = fixture.inputs();
-        let shared = Shared::new(inputs);
-        assert!(shared.trusted_sorted);
-        let unsorted = Shared { trusted_sorted: false, ..Shared::new(inputs) };
-        for position in 0..fixture.commits.len() + 2 {
-            let expected = position
-                .checked_sub(1)
-                .and_then(|parent| fixture.trust.trusted_at(&fixture.versions, parent))
-                .map(|index| &fixture.versions[index].commit);
-            assert_eq!(shared.base_policy(position).1, expected, "at {position}");
-            assert_eq!(unsorted.base_policy(position).1, expected, "at {position}");
-        }
     }
 
     #[test]

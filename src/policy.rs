@@ -853,17 +853,12 @@ pub struct TrustChain {
 }
 
 impl TrustChain {
-    /// The index of the last trusted version at or before `position`.
+    /// The index of the last trusted version at or before `position`. `versions` are in history
+    /// order, as [`trust_chain`] takes them, so the versions at or before `position` are found by
+    /// binary search: this is asked for every request version of the history.
     pub fn trusted_at(&self, versions: &[PolicyVersion], position: usize) -> Option<usize> {
-        versions
-            .iter()
-            .zip(&self.decisions)
-            .enumerate()
-            .filter(|(_, (version, trust))| {
-                version.position <= position && !matches!(trust, Trust::Untrusted(_))
-            })
-            .map(|(index, _)| index)
-            .next_back()
+        let upto = versions.partition_point(|version| version.position <= position).min(self.decisions.len());
+        (0..upto).rev().find(|&index| !matches!(self.decisions[index], Trust::Untrusted(_)))
     }
 }
 
@@ -1217,5 +1212,12 @@ mod tests {
         assert_eq!(chain.trusted_at(&versions, 2), Some(1));
         assert_eq!(chain.trusted_at(&versions, 6), Some(1), "untrusted versions give no power");
         assert_eq!(chain.trusted_at(&versions, 8), Some(4));
+        // At every position, the last trusted version at or before it, as a scan finds it.
+        for position in 0..12 {
+            let scanned = (0..versions.len()).rev().find(|&index| {
+                versions[index].position <= position && !matches!(chain.decisions[index], Trust::Untrusted(_))
+            });
+            assert_eq!(chain.trusted_at(&versions, position), scanned, "at {position}");
+        }
     }
 }
