@@ -388,3 +388,46 @@ fn re_creating_tenure_yaml_is_not_a_first_use() {
     r.commit("Start over", T3);
     assert_refuses_everything(&r, &["tenure.yaml"], &[]);
 }
+
+#[test]
+fn a_resource_moved_to_another_catalog_file_answers_to_its_new_owners_only() {
+    // Each policy version is built from the one before it, changing only what changed: a move
+    // between files is a removal from one and an addition to the other in the same version, and
+    // the old owner's power must go with it while untouched resources keep theirs.
+    let r = TestRepo::standard();
+    let billing =
+        "  - id: local:group/billing\n    owners: [dave]\n    roles: [member]\n    allow_empty: true\n";
+    assert!(CATALOG_MAIN.contains(billing), "the standard catalog changed");
+    const FRANK: &str = "requests/frank.yaml";
+    r.merge("Add frank to billing", "frank", &["dave"], T1, |r| {
+        r.write(FRANK, &simple("frank", "local:group/billing"))
+    });
+    r.merge("Move billing to erin's file", "carol", &["root-admin"], T2, |r| {
+        r.write("catalog/main.yaml", &CATALOG_MAIN.replace(billing, ""));
+        r.write(
+            "catalog/legacy.yaml",
+            &format!("{CATALOG_LEGACY}{}", billing.replace("owners: [dave]", "owners: [erin]")),
+        );
+    });
+    r.merge("Add dan to billing", "dan", &["dave"], T3, |r| {
+        r.write(DAN, &simple("dan", "local:group/billing"))
+    });
+    r.merge("Add alice to billing", "alice", &["erin"], T4, |r| {
+        r.write(ALICE, &simple("alice", "local:group/billing"))
+    });
+    r.merge("Add bob to on-call", "bob", &["carol"], T4, |r| r.write(BOB, &simple("bob", ONCALL)));
+
+    let run = r.plan(NOW);
+    run.expect_code(1);
+    let v = run.json();
+    assert_rejected(&v, &[(DAN, "insufficient-approvals")]);
+    assert_changes(
+        &v,
+        vec![
+            grant("local:group/billing", "member", "alice", ALICE),
+            // Approved by dave while billing was his: the policy of its own time judges it.
+            grant("local:group/billing", "member", "frank", FRANK),
+            grant(ONCALL, "member", "bob", BOB),
+        ],
+    );
+}
