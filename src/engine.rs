@@ -867,7 +867,7 @@ impl PolicyCache {
                     })
                     .clone()
             } else {
-                Err(unreadable("a policy file must be a regular file, not a link or a submodule"))
+                Err(unreadable(NOT_A_REGULAR_FILE))
             };
             (&entry.id, settings)
         });
@@ -884,7 +884,7 @@ impl PolicyCache {
             } else if !is_catalog_file(path) {
                 continue;
             } else if !is_regular(entry) {
-                Some(unreadable("a policy file must be a regular file, not a link or a submodule"))
+                Some(unreadable(NOT_A_REGULAR_FILE))
             } else if let Some((config_id, settings)) = usable {
                 let part = self
                     .catalogs
@@ -986,6 +986,9 @@ impl<T: Send + 'static> BlobReader<T> {
         self.worker.and_then(|worker| worker.join().ok()).unwrap_or_default()
     }
 }
+
+/// Why a policy path that holds a link or a submodule is unreadable.
+const NOT_A_REGULAR_FILE: &str = "a policy file must be a regular file, not a link or a submodule";
 
 fn is_regular(entry: &crate::model::TreeEntry) -> bool {
     matches!(entry.kind, EntryKind::File | EntryKind::Executable)
